@@ -1,0 +1,3 @@
+from opinionkit.cli import main
+
+main()
