@@ -1,0 +1,283 @@
+"""Whose record is this? Evidence from a page's text or a DICOM header.
+
+The text rules, tuned to avoid both misses and false alarms:
+
+* **name**: the patient's first and last name (or preferred first name) appear as words;
+* **date of birth**: the patient's DOB appears in any common format (ISO, 14/05/2019,
+  05/14/2019, 14.05.2019, 14 May 2019, May 14, 2019);
+* **MRN**: one of the patient's MRNs appears as a whole word (leading zeros and
+  separators ignored);
+* **another patient**: a date written after a date-of-birth label ("DOB", "Date of
+  birth", "Born", "Fecha de nacimiento", ...) that is not the patient's DOB, a number
+  after an MRN label ("MRN", "Medical record number", "Patient ID", "NHC", ...) that is
+  not one of the patient's MRNs, or a name after a patient-name label that shares no
+  word with the patient's name.
+
+Values found are never returned or logged: only verdicts and flags.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+
+from opinionkit.inspect.dicom import DicomFolder
+
+MONTHS = {
+    m: i
+    for i, names in enumerate(
+        [
+            ("jan", "january", "ene", "enero", "janv", "janvier", "januar"),
+            ("feb", "february", "febrero", "fev", "fevr", "fevrier", "februar"),
+            ("mar", "march", "marzo", "mars", "marz"),
+            ("apr", "april", "abr", "abril", "avr", "avril"),
+            ("may", "mayo", "mai"),
+            ("jun", "june", "junio", "juin", "juni"),
+            ("jul", "july", "julio", "juil", "juillet", "juli"),
+            ("aug", "august", "ago", "agosto", "aout"),
+            ("sep", "sept", "september", "septiembre", "septembre"),
+            ("oct", "october", "octubre", "octobre", "okt", "oktober"),
+            ("nov", "november", "noviembre", "novembre"),
+            ("dec", "december", "dic", "diciembre", "decembre", "dez", "dezember"),
+        ],
+        start=1,
+    )
+    for m in names
+}
+
+_DATE_PATTERNS = [
+    # 2019-05-14, 2019/05/14, 2019.05.14
+    (re.compile(r"\b(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\b"), "ymd"),
+    # 14/05/2019, 05/14/2019, 14.05.2019, 14-05-2019
+    (re.compile(r"\b(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\b"), "dmy|mdy"),
+    # 14 May 2019, 14-May-2019, 14 de mayo de 2019
+    (
+        re.compile(
+            r"\b(\d{1,2})(?:st|nd|rd|th)?[\s\-.]+(?:de\s+)?([a-z]{3,10})\.?[\s\-.,]+(?:de\s+)?(\d{4})\b"
+        ),
+        "dMy",
+    ),
+    # May 14, 2019
+    (re.compile(r"\b([a-z]{3,10})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})\b"), "Mdy"),
+    # 20190514 (DICOM style)
+    (re.compile(r"\b(\d{4})(\d{2})(\d{2})\b"), "ymd"),
+]
+
+_DOB_LABEL = re.compile(
+    r"\b(?:d\.?\s?o\.?\s?b\.?|date\s+of\s+birth|birth\s*date|birthdate|born(?:\s+on)?|"
+    r"fecha\s+de\s+nacimiento|f\.?\s?nac\.?|date\s+de\s+naissance|ne\(?e?\)?\s+le|"
+    r"geburtsdatum|geb\.?)\s*[:#.\-]?\s*"
+)
+_MRN_LABEL = re.compile(
+    r"\b(?:mrn|mr\s*#|mr\s+no\.?|medical\s+record\s+(?:number|no\.?|#)|record\s+(?:number|no\.?)|"
+    r"patient\s+id|patient\s+no\.?|hospital\s+(?:number|no\.?)|unit\s+number|nhc|"
+    r"n\.?\s?h\.?\s?c\.?|historia\s+clinica|numero\s+de\s+historia|ipp|nhs\s+(?:number|no\.?))"
+    r"\s*[:#.\-]?\s*(?:number|no\.?)?\s*[:#]?\s*([a-z0-9][a-z0-9\-/]{2,24})\b"
+)
+_NAME_LABEL = re.compile(
+    r"(?:^|\n|\s{2,}|\|)\s*(?:patient(?:'s)?\s+name|name\s+of\s+patient|patient|paciente|"
+    r"nombre\s+del\s+paciente|nom\s+du\s+patient|patientenname)\s*:\s*(.+)",
+    re.IGNORECASE,
+)
+_NAME_WORD = re.compile(r"^[A-Z][A-Za-z'\-]+,?$|^[A-Z]{2,}[A-Z'\-]*,?$")
+_NAME_PARTICLES = {"van", "von", "de", "del", "da", "di", "la", "le", "bin", "al", "y"}
+
+
+def fold(text: str) -> str:
+    """Lower-case, strip accents, normalise whitespace (for matching only)."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.sub(r"\s+", " ", stripped.casefold())
+
+
+def _norm_id(value: str) -> str:
+    core = re.sub(r"[\s\-/.]", "", value.upper())
+    return core.lstrip("0") or core
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    date_of_birth: date
+    mrns: tuple[str, ...] = ()
+    preferred_name: str | None = None
+
+    @property
+    def name_words(self) -> list[str]:
+        return [w for w in re.split(r"[\s,^]+", fold(self.name)) if len(w) >= 2]
+
+    @property
+    def mrn_keys(self) -> set[str]:
+        return {_norm_id(m) for m in self.mrns}
+
+
+@dataclass(frozen=True)
+class TextEvidence:
+    name: bool = False
+    dob: bool = False
+    mrn: bool = False
+    other_dobs: bool = False
+    other_mrns: bool = False
+    other_names: bool = False
+    unknown_mrns: frozenset[str] = frozenset()
+    """Normalised labelled MRNs that are not the patient's (for cross-page learning only)."""
+
+    @property
+    def verdict(self) -> str:
+        if self.other_dobs or self.other_mrns or self.other_names:
+            return "mismatch"
+        if self.name or self.dob or self.mrn:
+            return "match"
+        return "none"
+
+
+def _make(y: int, m: int, d: int) -> date | None:
+    try:
+        return date(y, m, d)
+    except ValueError:
+        return None
+
+
+def dates_in(text: str) -> list[tuple[int, int, set[date]]]:
+    """(start, end, possible dates) for every date-like run in folded ``text``."""
+    found: list[tuple[int, int, set[date]]] = []
+    taken: list[range] = []
+    for pattern, kind in _DATE_PATTERNS:
+        for m in pattern.finditer(text):
+            if any(m.start() in r for r in taken):
+                continue
+            a, b, c = m.groups()
+            options: set[date | None] = set()
+            if kind == "ymd":
+                options.add(_make(int(a), int(b), int(c)))
+            elif kind == "dmy|mdy":
+                options.add(_make(int(c), int(b), int(a)))
+                options.add(_make(int(c), int(a), int(b)))
+            elif kind == "dMy":
+                month = MONTHS.get(b.rstrip("."))
+                if month:
+                    options.add(_make(int(c), month, int(a)))
+            elif kind == "Mdy":
+                month = MONTHS.get(a.rstrip("."))
+                if month:
+                    options.add(_make(int(c), month, int(b)))
+            dates = {d for d in options if d is not None}
+            if dates:
+                found.append((m.start(), m.end(), dates))
+                taken.append(range(m.start(), m.end()))
+    return found
+
+
+def _has_word(haystack: str, word: str) -> bool:
+    return re.search(r"(?<![a-z0-9])" + re.escape(word) + r"(?![a-z0-9])", haystack) is not None
+
+
+def _labelled_names(raw: str) -> list[list[str]]:
+    """Name-like word runs after a patient-name label (original case, for shape tests)."""
+    out: list[list[str]] = []
+    for m in _NAME_LABEL.finditer(raw):
+        words: list[str] = []
+        for w in m.group(1).split():
+            if w.lower() in _NAME_PARTICLES and words:
+                continue
+            if not _NAME_WORD.match(w) or w.rstrip(":").lower() in (
+                "dob",
+                "mrn",
+                "date",
+                "age",
+                "sex",
+            ):
+                break
+            words.append(w.rstrip(","))
+            if len(words) == 4:
+                break
+        if len(words) >= 2:
+            out.append(words)
+    return out
+
+
+def text_evidence(
+    text: str, who: Identity, known_mrns: frozenset[str] = frozenset()
+) -> TextEvidence:
+    """Judge one page's text. ``known_mrns`` are further (normalised) MRNs accepted as the
+    patient's, e.g. learned from another page of the same record that names the patient."""
+    folded = fold(text)
+    words = who.name_words
+    name = bool(words) and _has_word(folded, words[0]) and _has_word(folded, words[-1])
+    if not name and who.preferred_name and words:
+        name = _has_word(folded, fold(who.preferred_name)) and _has_word(folded, words[-1])
+
+    all_dates = dates_in(folded)
+    dob = any(who.date_of_birth in ds for _, _, ds in all_dates)
+
+    other_dobs = False
+    for m in _DOB_LABEL.finditer(folded):
+        after = [ds for s, _, ds in all_dates if m.end() <= s <= m.end() + 3]
+        if after and who.date_of_birth not in after[0]:
+            other_dobs = True
+
+    mine = who.mrn_keys | set(known_mrns)
+    mrn = any(_has_word(folded, fold(m)) for m in who.mrns) or any(
+        _norm_id(v) in mine for v in _MRN_LABEL.findall(folded)
+    )
+    unknown = frozenset(
+        key
+        for v in _MRN_LABEL.findall(folded)
+        if any(ch.isdigit() for ch in v) and (key := _norm_id(v)) not in mine
+    )
+
+    other_names = False
+    for candidate in _labelled_names(text):
+        folded_words = {fold(w) for w in candidate}
+        ours = set(words) | ({fold(who.preferred_name)} if who.preferred_name else set())
+        if not folded_words & ours:
+            other_names = True
+
+    # An MRN from a facility the case does not list is only suspicious when nothing on
+    # the page names the patient; a page with the right name and DOB is the patient's.
+    other_mrns = bool(unknown) and not (name and dob)
+    return TextEvidence(name, dob, mrn, other_dobs, other_mrns, other_names, unknown)
+
+
+@dataclass(frozen=True)
+class DicomEvidence:
+    verdict: str
+    """"match", "mismatch", "weak" (only partial agreement) or "none" (anonymised)."""
+    name_mismatch: bool = False
+    id_mismatch: bool = False
+    dob_mismatch: bool = False
+
+
+def _dicom_name_words(value: str) -> set[str]:
+    return {w for w in re.split(r"[\s,^]+", fold(value)) if len(w) >= 2}
+
+
+def dicom_evidence(folder: DicomFolder, who: Identity) -> DicomEvidence:
+    words = set(who.name_words)
+    if who.preferred_name:
+        words.add(fold(who.preferred_name))
+    family = who.name_words[-1] if who.name_words else ""
+    name_ok = name_bad = False
+    for n in folder.patient_names:
+        got = _dicom_name_words(n)
+        if family in got and got & (words - {family}):
+            name_ok = True
+        elif not got & words or family not in got:
+            name_bad = True
+    dob_text = who.date_of_birth.strftime("%Y%m%d")
+    dob_ok = dob_text in folder.birth_dates
+    dob_bad = any(d != dob_text for d in folder.birth_dates)
+    ids = {_norm_id(i) for i in folder.patient_ids}
+    id_ok = bool(ids & who.mrn_keys)
+    id_bad = bool(ids - who.mrn_keys)
+    # An ID from an imaging centre the case does not list is not, alone, a mismatch.
+    id_mismatch = id_bad and not (name_ok and dob_ok)
+    if name_bad or dob_bad or id_mismatch:
+        return DicomEvidence("mismatch", name_bad, id_mismatch, dob_bad)
+    if name_ok and (dob_ok or id_ok):
+        return DicomEvidence("match")
+    if name_ok or dob_ok or id_ok:
+        return DicomEvidence("weak")
+    return DicomEvidence("none")

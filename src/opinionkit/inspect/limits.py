@@ -1,0 +1,115 @@
+"""Bounded time and memory for reading untrusted files.
+
+:func:`run_limited` runs a function in a forked child process whose address space is
+capped (``RLIMIT_AS``) and which is killed when it runs past its time limit; the result
+comes back through a pipe. A hostile PDF (a loop, a decompression bomb, a fuzzed file)
+therefore costs at most ``Limits.seconds`` and ``Limits.memory_mb``, and can never hang
+or exhaust the process running ``check``. Where ``fork`` is unavailable (Windows) the
+function runs in-process without the bounds.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Any, TypeVar
+
+from opinionkit.errors import LimitExceeded
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Limits:
+    seconds: float = 30.0
+    """Wall-clock time one file may take."""
+    memory_mb: int = 1536
+    """Extra address space one file may use, on top of what the process already has."""
+    enabled: bool = True
+    """False runs inspections in-process (for debugging; not safe with hostile files)."""
+
+
+def _vm_size_bytes() -> int:
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("VmSize:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _child(conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        import resource
+
+        budget = _vm_size_bytes() + limits.memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
+        cpu = int(limits.seconds) + 2
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    except (ImportError, ValueError, OSError):
+        pass
+    try:
+        result: tuple[str, Any] = ("ok", fn(*args))
+    except MemoryError:
+        result = ("memory", None)
+    except RecursionError:
+        result = ("error", "RecursionError")
+    except BaseException as e:
+        result = ("error", type(e).__name__)
+    try:
+        conn.send(result)
+    except MemoryError:
+        conn.send(("memory", None))
+    except Exception as e:
+        conn.send(("error", type(e).__name__))
+    finally:
+        conn.close()
+
+
+def _fork_context() -> Any:
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    return multiprocessing.get_context("fork")
+
+
+def run_limited(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
+    """Call ``fn(*args)`` in a bounded child process and return its (picklable) result.
+
+    Raises :class:`LimitExceeded` when the child runs out of time or memory or dies, and
+    :class:`RuntimeError` naming the exception type when ``fn`` raised.
+    """
+    ctx = _fork_context()
+    if ctx is None or not limits.enabled:
+        return fn(*args)
+    recv, send = ctx.Pipe(duplex=False)
+    with warnings.catch_warnings():
+        # Python 3.12+ warns that forking a multi-threaded process may deadlock; the child
+        # only parses one file and never touches locks shared with other threads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        proc = ctx.Process(target=_child, args=(send, limits, fn, args), daemon=True)
+        proc.start()
+    send.close()
+    try:
+        if not recv.poll(limits.seconds):
+            raise LimitExceeded("time", f"{limits.seconds:g} s")
+        try:
+            status, value = recv.recv()
+        except (EOFError, OSError):
+            # The child died without answering: killed by RLIMIT_CPU, or by the kernel.
+            raise LimitExceeded("memory", f"{limits.memory_mb} MB") from None
+    finally:
+        recv.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        proc.close()
+    if status == "memory":
+        raise LimitExceeded("memory", f"{limits.memory_mb} MB")
+    if status == "error":
+        raise RuntimeError(str(value))
+    return value  # type: ignore[no-any-return]

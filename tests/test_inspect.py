@@ -1,0 +1,206 @@
+"""opinionkit.inspect: sniffing, bounded execution, identity evidence, DICOM summaries."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from opinionkit.errors import LimitExceeded
+from opinionkit.inspect.dicom import inspect_dicom_folder
+from opinionkit.inspect.filetype import FileKind, extension_matches, sniff, sniff_bytes
+from opinionkit.inspect.identity import Identity, dates_in, dicom_evidence, text_evidence
+from opinionkit.inspect.limits import Limits, run_limited
+
+ADA = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
+
+
+# --- file types ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [
+        (b"%PDF-1.7\n", FileKind.PDF),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", FileKind.JPEG),
+        (b"\x89PNG\r\n\x1a\n....", FileKind.PNG),
+        (b"II*\x00\x08\x00", FileKind.TIFF),
+        (b"MM\x00*\x00\x00", FileKind.TIFF),
+        (b"\x00" * 128 + b"DICM" + b"\x02\x00", FileKind.DICOM),
+        (b"PK\x03\x04rest", FileKind.ZIP),
+        (b"\xef\xbb\xbf<!DOCTYPE html><html>", FileKind.HTML),
+        (b"oops\n", FileKind.UNKNOWN),
+        (b"", FileKind.EMPTY),
+    ],
+)
+def test_sniff_goes_by_content(head: bytes, kind: FileKind) -> None:
+    assert sniff_bytes(head).kind is kind
+
+
+def test_sniff_finds_pdf_after_leading_junk(tmp_path: Path) -> None:
+    path = tmp_path / "report.bin"
+    path.write_bytes(b"X-Mailer: gateway\r\n\r\n%PDF-1.4\n%%EOF\n")
+    got = sniff(path)
+    assert got.kind is FileKind.PDF and got.leading_junk == 21
+    assert not extension_matches(path, FileKind.PDF)
+    assert extension_matches(tmp_path / "A.PDF", FileKind.PDF)
+
+
+# --- bounded execution --------------------------------------------------------------------
+
+
+def _sleep(seconds: float) -> str:
+    time.sleep(seconds)
+    return "done"
+
+
+def _allocate(mb: int) -> int:
+    block = bytearray(mb * 1024 * 1024)
+    return len(block)
+
+
+def _boom() -> None:
+    raise ValueError("secret patient text")
+
+
+def test_run_limited_returns_results() -> None:
+    assert run_limited(_sleep, 0, limits=Limits(seconds=10)) == "done"
+
+
+def test_run_limited_stops_a_hang() -> None:
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded) as info:
+        run_limited(_sleep, 30, limits=Limits(seconds=0.5))
+    assert info.value.what == "time"
+    assert time.monotonic() - started < 10
+
+
+def test_run_limited_caps_memory() -> None:
+    with pytest.raises(LimitExceeded) as info:
+        run_limited(_allocate, 2048, limits=Limits(seconds=20, memory_mb=256))
+    assert info.value.what == "memory"
+    assert run_limited(_allocate, 16, limits=Limits(seconds=20, memory_mb=256)) == 16 * 1024 * 1024
+
+
+def test_run_limited_reports_only_the_exception_type() -> None:
+    with pytest.raises(RuntimeError) as info:
+        run_limited(_boom, limits=Limits())
+    assert str(info.value) == "ValueError"  # never the message, which may quote file content
+
+
+# --- identity from text -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patient: Ada Testperson  DOB: 1970-05-06  MRN: 00123",
+        "TESTPERSON, ADA MARIA   D.O.B. 06/05/1970",
+        "Name: Ada Testperson (born 6 May 1970)",
+        "Date of birth: May 6, 1970",
+        "Fecha de nacimiento: 6 de mayo de 1970  NHC: 123",
+        "Geburtsdatum: 06.05.1970",
+    ],
+)
+def test_the_patients_own_page_matches(text: str) -> None:
+    ev = text_evidence(text, ADA)
+    assert ev.verdict == "match", ev
+
+
+@pytest.mark.parametrize(
+    ("text", "flag"),
+    [
+        ("Patient: Ada Testperson  DOB: 1958-12-11", "other_dobs"),
+        ("Patient: Bruno Otherman  DOB: 11/12/1958  MRN: 77881", "other_names"),
+        ("MRN: 77881  Chest CT, no comparison", "other_mrns"),
+        ("Date of birth: 12 November 1958", "other_dobs"),
+    ],
+)
+def test_another_patients_page_is_flagged(text: str, flag: str) -> None:
+    ev = text_evidence(text, ADA)
+    assert getattr(ev, flag), ev
+    assert ev.verdict == "mismatch"
+
+
+def test_an_unlisted_mrn_next_to_the_patients_name_and_dob_is_not_a_mismatch() -> None:
+    ev = text_evidence("Patient: Ada Testperson DOB: 1970-05-06 MRN: 55555", ADA)
+    assert ev.verdict == "match" and ev.unknown_mrns == {"55555"}
+    # ...and a later page with only that MRN is accepted once it is known
+    assert text_evidence("MRN: 55555 page 2", ADA, frozenset({"55555"})).verdict == "match"
+    assert text_evidence("MRN: 55555 page 2", ADA).verdict == "mismatch"
+
+
+def test_unlabelled_dates_and_prose_are_not_identity_claims() -> None:
+    ev = text_evidence("Biopsy on 2026-06-02. Patient: 54-year-old woman with cough.", ADA)
+    assert ev.verdict == "none"
+
+
+def test_ambiguous_day_month_dates_offer_both_readings() -> None:
+    ((_, _, options),) = dates_in("05/06/1970")
+    assert options == {date(1970, 6, 5), date(1970, 5, 6)}
+
+
+@given(st.text(max_size=300))
+def test_text_evidence_never_crashes(text: str) -> None:
+    text_evidence(text, ADA)
+
+
+# --- DICOM --------------------------------------------------------------------------------
+
+
+def _write_dicom(folder: Path, name: str, pid: str, dob: str, series: str, n: int) -> None:
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        uid = f"1.2.3.{series}.{i + 1}"
+        meta = FileMetaDataset()
+        meta.MediaStorageSOPClassUID = CTImageStorage
+        meta.MediaStorageSOPInstanceUID = uid
+        meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds = Dataset()
+        ds.file_meta = meta
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, uid
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.3.1", f"1.2.3.{series}"
+        ds.PatientName, ds.PatientID, ds.PatientBirthDate = name, pid, dob
+        ds.StudyDate, ds.Modality, ds.StudyDescription = "20261030", "CT", "CT CHEST"
+        ds.save_as(folder / f"{series}-{i}.dcm", enforce_file_format=True)
+
+
+def test_dicom_folder_is_summarised(tmp_path: Path) -> None:
+    _write_dicom(tmp_path / "cd", "Testperson^Ada", "00123", "19700506", "7", 3)
+    _write_dicom(tmp_path / "cd" / "sub", "Testperson^Ada", "00123", "19700506", "8", 2)
+    (tmp_path / "cd" / "AUTORUN.INF").write_text("[autorun]\n" * 20)
+    folder = inspect_dicom_folder(tmp_path / "cd")
+    assert folder.dicom_files == 5 and folder.non_dicom == ["AUTORUN.INF"]
+    (study,) = folder.studies.values()
+    assert (study.date, study.modalities, study.description) == (
+        date(2026, 10, 30),
+        ["CT"],
+        "CT CHEST",
+    )
+    assert (study.series_count, study.image_count) == (2, 5)
+    assert dicom_evidence(folder, ADA).verdict == "match"
+
+
+def test_dicom_of_another_patient_is_a_mismatch(tmp_path: Path) -> None:
+    _write_dicom(tmp_path, "Otherman^Bruno", "77881", "19581211", "7", 1)
+    assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "mismatch"
+
+
+def test_anonymised_dicom_is_unverified(tmp_path: Path) -> None:
+    _write_dicom(tmp_path, "", "", "", "7", 1)
+    assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "none"
+
+
+def test_damaged_dicom_is_counted_not_raised(tmp_path: Path) -> None:
+    _write_dicom(tmp_path, "Testperson^Ada", "00123", "19700506", "7", 1)
+    good = next(tmp_path.glob("*.dcm")).read_bytes()
+    (tmp_path / "broken.dcm").write_bytes(good[:200])
+    folder = inspect_dicom_folder(tmp_path)
+    assert folder.dicom_files + len(folder.unreadable) + len(folder.non_dicom) == 2
