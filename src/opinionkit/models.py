@@ -52,7 +52,8 @@ def _relative_path(value: str) -> str:
 
 
 RelPath = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000),
     AfterValidator(_relative_path),
 ]
 
@@ -87,7 +88,9 @@ class Patient(Model):
     address: Text | None = None
     phone: Short | None = None
     email: Short | None = None
-    mrns: list[Mrn] = Field(default_factory=list, description="Medical record numbers per institution.")
+    mrns: list[Mrn] = Field(
+        default_factory=list, description="Medical record numbers per institution."
+    )
     preferred_language: Short | None = None
     interpreter_needed: bool | None = None
 
@@ -125,7 +128,9 @@ class ReviewType(str, Enum):
 
 
 class Recipient(Model):
-    name: Short | None = Field(default=None, description="Doctor or programme asked for the opinion.")
+    name: Short | None = Field(
+        default=None, description="Doctor or programme asked for the opinion."
+    )
     facility: Short | None = None
     address: Text | None = None
     phone: Short | None = None
@@ -301,7 +306,9 @@ class Medication(Model):
     unit: Short | None = None
     route: Short | None = None
     frequency: Short | None = None
-    timing: Short | None = Field(default=None, description="When they take it, e.g. 'with breakfast'.")
+    timing: Short | None = Field(
+        default=None, description="When they take it, e.g. 'with breakfast'."
+    )
     start: IsoDate | None = None
     notes: Text | None = None
 
@@ -343,7 +350,8 @@ class RecordKind(str, Enum):
     OTHER = "other"
 
     @property
-    def title(self) -> str:
+    def heading(self) -> str:
+        """The category heading used in the packet, e.g. "Pathology reports"."""
         return _KIND_TITLES[self]
 
     @property
@@ -375,13 +383,16 @@ class RecordStatus(str, Enum):
 
 class Record(Model):
     id: Identifier | None = Field(
-        default=None, description="Optional short name, used to pair an imaging study with its report."
+        default=None,
+        description="Optional short name, used to pair an imaging study with its report.",
     )
     kind: RecordKind
     title: Short
     date: IsoDate | None = None
     source: Short | None = Field(default=None, description="Facility the record comes from.")
-    file: RelPath | None = Field(default=None, description="PDF or scanned image, relative to the case file.")
+    file: RelPath | None = Field(
+        default=None, description="PDF or scanned image, relative to the case file."
+    )
     files: list[RelPath] | None = Field(
         default=None, description="Several scanned page images making one record, in order."
     )
@@ -391,7 +402,9 @@ class Record(Model):
         description="Name of the environment variable holding the PDF's password (never the password).",
     )
     language: Short | None = Field(default=None, description="Language of the record, e.g. en, es.")
-    translation: RelPath | None = Field(default=None, description="File with an English translation.")
+    translation: RelPath | None = Field(
+        default=None, description="File with an English translation."
+    )
     report: Identifier | None = Field(
         default=None, description="For an imaging study: the id of its imaging report."
     )
@@ -457,7 +470,9 @@ class SignerRole(str, Enum):
 
 class Sender(Model):
     role: SignerRole = SignerRole.PATIENT
-    name: Short | None = Field(default=None, description="Defaults to the patient, guardian or oncologist.")
+    name: Short | None = Field(
+        default=None, description="Defaults to the patient, guardian or oncologist."
+    )
 
 
 # --- the case -----------------------------------------------------------------------------
@@ -470,7 +485,9 @@ AllergyList = Annotated[
 
 
 class Case(Model):
-    schema_version: int = Field(default=SCHEMA_VERSION, description="Version of the case-file format.")
+    schema_version: int = Field(
+        default=SCHEMA_VERSION, description="Version of the case-file format."
+    )
     case_id: Annotated[
         str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$")
     ] = Field(description="Short id used in file names and page stamps; never the patient's name.")

@@ -88,7 +88,9 @@ def decode(raw: bytes) -> str:
             "save the file as UTF-8 (most editors offer it under 'Save as' / 'Encoding')",
         ) from None
     if "\x00" in text:
-        raise YamlProblem("yaml.encoding", "the file contains NUL bytes; it is not a text file", None)
+        raise YamlProblem(
+            "yaml.encoding", "the file contains NUL bytes; it is not a text file", None
+        )
     return text
 
 
@@ -147,7 +149,9 @@ def parse(raw: bytes) -> YamlDoc:
             if isinstance(event, yaml.NodeEvent):
                 nodes += 1
                 if nodes > MAX_NODES:
-                    raise YamlProblem("yaml.too-large", f"more than {MAX_NODES} values", _pos(event.start_mark))
+                    raise YamlProblem(
+                        "yaml.too-large", f"more than {MAX_NODES} values", _pos(event.start_mark)
+                    )
                 if event.anchor is not None:
                     raise YamlProblem(
                         "yaml.anchor",
@@ -210,6 +214,11 @@ def parse(raw: bytes) -> YamlDoc:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = e.problem or e.context or "invalid YAML"
+        if e.context and e.context_mark is not None and "end of stream" in (e.problem or ""):
+            # An unclosed quote or bracket: the useful place is where it was opened.
+            mark = e.context_mark
+            opened = "a quote" if "quoted" in e.context else "a bracket or block"
+            what = f"{opened} opened here is never closed"
         raise YamlProblem(
             "yaml.syntax",
             f"YAML syntax error: {what}",

@@ -26,9 +26,9 @@ def _dates(case: Case) -> Iterator[tuple[KeyPath, date]]:
             yield ("diagnosis", "biomarkers", i, "date"), b.date
     if d.performance_status and d.performance_status.date:
         yield ("diagnosis", "performance_status", "date"), d.performance_status.date
-    for i, s in enumerate(case.treatment.systemic):
+    for i, therapy in enumerate(case.treatment.systemic):
         for k in ("start", "end"):
-            v = getattr(s, k)
+            v = getattr(therapy, k)
             if v:
                 yield ("treatment", "systemic", i, k), v
     for i, r in enumerate(case.treatment.radiation):
@@ -59,19 +59,39 @@ def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iter
     birth = case.patient.date_of_birth
 
     if birth > today:
-        yield Finding("date.future", Severity.ERROR, "the date of birth is in the future",
-                      "check the year", **where(("patient", "date_of_birth")))
+        yield Finding(
+            "date.future",
+            Severity.ERROR,
+            "the date of birth is in the future",
+            "check the year",
+            **where(("patient", "date_of_birth")),
+        )
     elif case.age_on(today) > 120:
-        yield Finding("date.implausible", Severity.ERROR, "the date of birth makes the patient older than 120",
-                      "check the year", **where(("patient", "date_of_birth")))
+        yield Finding(
+            "date.implausible",
+            Severity.ERROR,
+            "the date of birth makes the patient older than 120",
+            "check the year",
+            **where(("patient", "date_of_birth")),
+        )
 
     for key, value in _dates(case):
         if value > today:
-            yield Finding("date.future", Severity.ERROR, f"{_name(key)} is in the future",
-                          "check the year and that the date is written YYYY-MM-DD", **where(key))
+            yield Finding(
+                "date.future",
+                Severity.ERROR,
+                f"{_name(key)} is in the future",
+                "check the year and that the date is written YYYY-MM-DD",
+                **where(key),
+            )
         elif value < birth:
-            yield Finding("date.before-birth", Severity.ERROR, f"{_name(key)} is before the date of birth",
-                          "check the year and that the date is written YYYY-MM-DD", **where(key))
+            yield Finding(
+                "date.before-birth",
+                Severity.ERROR,
+                f"{_name(key)} is before the date of birth",
+                "check the year and that the date is written YYYY-MM-DD",
+                **where(key),
+            )
 
     # Treatment cannot start before the diagnosis it treats.
     dx = case.diagnosis.date
@@ -79,42 +99,56 @@ def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iter
         for key, value in _dates(case):
             if key[0] == "treatment" and key[-1] in ("start", "date") and value < dx:
                 yield Finding(
-                    "date.treatment-before-diagnosis", Severity.WARNING,
+                    "date.treatment-before-diagnosis",
+                    Severity.WARNING,
                     f"{_name(key)} is before the date of diagnosis",
                     "check both dates; a biopsy done as surgery can precede the report date — "
-                    "then set diagnosis.date to the biopsy date", **where(key))
+                    "then set diagnosis.date to the biopsy date",
+                    **where(key),
+                )
     for key, value in _dates(case):
         if key[0] in ("treatment",) and key[-1] == "end":
             start = _start_of(case, key)
             if start and value < start:
-                yield Finding("date.end-before-start", Severity.ERROR,
-                              f"{_name(key)} is before its start", "swap or correct the dates", **where(key))
+                yield Finding(
+                    "date.end-before-start",
+                    Severity.ERROR,
+                    f"{_name(key)} is before its start",
+                    "swap or correct the dates",
+                    **where(key),
+                )
 
     # Medications: dose, unit and frequency.
     for i, m in enumerate(case.medication_list):
         missing = [k for k in ("dose", "unit", "frequency") if getattr(m, k) is None]
         if missing:
             yield Finding(
-                "medication.incomplete", Severity.WARNING,
+                "medication.incomplete",
+                Severity.WARNING,
                 f"a medication has no {', '.join(missing)}",
                 "copy them from the pharmacy label or the medication list in the patient portal",
-                **where(("medications", i)))
+                **where(("medications", i)),
+            )
 
     # Radiation: dose and fractions.
     for i, r in enumerate(case.treatment.radiation):
         missing = [k for k, v in (("dose_gy", r.dose_gy), ("fractions", r.fractions)) if v is None]
         if missing:
             yield Finding(
-                "radiation.incomplete", Severity.WARNING,
+                "radiation.incomplete",
+                Severity.WARNING,
                 f"a radiation course has no {' or '.join(missing)}",
                 "the radiation oncology treatment summary gives the total dose (Gy) and the number of fractions",
-                **where(("treatment", "radiation", i)))
+                **where(("treatment", "radiation", i)),
+            )
 
     # Staging imaging: the newest imaging must not be older than the profile allows.
     imaging = [
-        (i, r) for i, r in enumerate(case.records)
+        (i, r)
+        for i, r in enumerate(case.records)
         if r.kind in (RecordKind.IMAGING_REPORT, RecordKind.IMAGING_STUDY)
-        and r.status is RecordStatus.RECEIVED and r.date
+        and r.status is RecordStatus.RECEIVED
+        and r.date
     ]
     reference = case.prepared or today
     if imaging:
@@ -123,44 +157,60 @@ def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iter
         age = (reference - newest.date).days
         if age > profile.staging_imaging_max_days:
             yield Finding(
-                "imaging.stale", Severity.WARNING,
+                "imaging.stale",
+                Severity.WARNING,
                 f"the most recent imaging is {age} days old; the {profile.id} profile expects staging "
                 f"imaging within {profile.staging_imaging_max_days} days",
                 "ask whether newer scans exist, or whether the reviewers need new staging imaging",
-                **where(("records", newest_i, "date")))
+                **where(("records", newest_i, "date")),
+            )
 
     yield from _imaging_pairs(loaded, case)
 
     # Record ids must be unique, and a study's report must name an imaging report.
     ids: dict[str, int] = {}
-    for i, r in enumerate(case.records):
-        if r.id is not None:
-            if r.id in ids:
-                yield Finding("record.duplicate-id", Severity.ERROR, "two records have the same id",
-                              "give each record its own id", **where(("records", i, "id")))
-            ids[r.id] = i
-    for i, r in enumerate(case.records):
-        if r.report is not None:
-            target = ids.get(r.report)
-            if r.kind is not RecordKind.IMAGING_STUDY:
-                yield Finding("record.report-on-non-study", Severity.WARNING,
-                              "only an imaging study names its report with report:",
-                              None, **where(("records", i, "report")))
+    for i, rec in enumerate(case.records):
+        if rec.id is not None:
+            if rec.id in ids:
+                yield Finding(
+                    "record.duplicate-id",
+                    Severity.ERROR,
+                    "two records have the same id",
+                    "give each record its own id",
+                    **where(("records", i, "id")),
+                )
+            ids[rec.id] = i
+    for i, rec in enumerate(case.records):
+        if rec.report is not None:
+            target = ids.get(rec.report)
+            if rec.kind is not RecordKind.IMAGING_STUDY:
+                yield Finding(
+                    "record.report-on-non-study",
+                    Severity.WARNING,
+                    "only an imaging study names its report with report:",
+                    None,
+                    **where(("records", i, "report")),
+                )
             elif target is None or case.records[target].kind is not RecordKind.IMAGING_REPORT:
-                yield Finding("record.unknown-report", Severity.ERROR,
-                              "report: does not name the id of an imaging-report record",
-                              "set id: on the imaging report and use the same value here",
-                              **where(("records", i, "report")))
+                yield Finding(
+                    "record.unknown-report",
+                    Severity.ERROR,
+                    "report: does not name the id of an imaging-report record",
+                    "set id: on the imaging report and use the same value here",
+                    **where(("records", i, "report")),
+                )
 
 
 def _imaging_pairs(loaded: LoadedCase, case: Case) -> Iterator[Finding]:
     """Each imaging study should come with its report and (softer) each report with its images."""
     reports = {
-        i: r for i, r in enumerate(case.records)
+        i: r
+        for i, r in enumerate(case.records)
         if r.kind is RecordKind.IMAGING_REPORT and r.status is RecordStatus.RECEIVED
     }
     studies = {
-        i: r for i, r in enumerate(case.records)
+        i: r
+        for i, r in enumerate(case.records)
         if r.kind is RecordKind.IMAGING_STUDY and r.status is RecordStatus.RECEIVED
     }
     by_id = {r.id: i for i, r in reports.items() if r.id}
@@ -173,19 +223,23 @@ def _imaging_pairs(loaded: LoadedCase, case: Case) -> Iterator[Finding]:
             match = near[0] if near else None
         if match is None:
             yield Finding(
-                "imaging.study-without-report", Severity.WARNING,
+                "imaging.study-without-report",
+                Severity.WARNING,
                 "an imaging study has no matching imaging report",
                 "add the radiologist's report for this scan (link it with report: <id>)",
-                **loaded.where(("records", si)))
+                **loaded.where(("records", si)),
+            )
         else:
             paired_reports.add(match)
     for ri in reports:
         if ri not in paired_reports:
             yield Finding(
-                "imaging.report-without-study", Severity.INFO,
+                "imaging.report-without-study",
+                Severity.INFO,
                 "an imaging report has no DICOM study in the case",
                 "ask radiology for the images of this scan (DICOM) if the reviewers need them",
-                **loaded.where(("records", ri)))
+                **loaded.where(("records", ri)),
+            )
 
 
 def _start_of(case: Case, key: KeyPath) -> date | None:
@@ -214,4 +268,3 @@ def _name(key: KeyPath) -> str:
     if key[0] == "treatment" and key[1] == "surgery":
         return "a surgery date"
     return _NAMES.get(str(last), "a date")
-

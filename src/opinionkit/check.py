@@ -1,0 +1,149 @@
+"""`check`: read case files and report every finding in one pass.
+
+Library first: :func:`check_case` and :func:`check_paths` return result objects and never
+print. The CLI and the reporters sit on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from opinionkit.checks.completeness import check_completeness
+from opinionkit.checks.consistency import check_consistency
+from opinionkit.checks.files import RecordInfo, check_files
+from opinionkit.errors import ExitCode, OpinionkitError
+from opinionkit.findings import Finding, Findings, Severity
+from opinionkit.inspect.limits import Limits
+from opinionkit.loading import LoadedCase, load_case
+from opinionkit.profiles import DEFAULT_PROFILE, Profile, load_profile
+
+PAEDIATRIC = "paediatric"
+
+
+@dataclass
+class CheckOptions:
+    profile: str | Path | None = None
+    """Overrides the case file's ``profile:``; a shipped name or a profile file."""
+    today: date | None = None
+    """The date to judge 'in the future' against (default: today)."""
+    limits: Limits = field(default_factory=Limits)
+    max_file_mb: int = 200
+    files: bool = True
+    """Inspect record files (set False to check the case file alone)."""
+
+
+@dataclass
+class CaseResult:
+    path: Path
+    display: str
+    findings: Findings
+    case_id: str | None = None
+    profile: Profile | None = None
+    records: list[RecordInfo] = field(default_factory=list)
+    loaded: LoadedCase | None = None
+    unreadable: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings.errors and not self.unreadable
+
+    def exit_code(self, strict: bool = False) -> ExitCode:
+        if self.unreadable:
+            return ExitCode.INPUT
+        if self.findings.errors or (strict and self.findings.warnings):
+            return ExitCode.FINDINGS
+        return ExitCode.OK
+
+
+@dataclass
+class CheckResult:
+    cases: list[CaseResult]
+
+    def exit_code(self, strict: bool = False) -> ExitCode:
+        return max((c.exit_code(strict) for c in self.cases), default=ExitCode.OK)
+
+
+def resolve_profile(
+    loaded: LoadedCase, override: str | Path | None
+) -> tuple[Profile, list[Finding]]:
+    """The profile to use: command line, else the case's ``profile:``, else adult-general."""
+    notes: list[Finding] = []
+    name: str | Path
+    if override is not None:
+        name = override
+    elif loaded.case is not None and loaded.case.profile:
+        name = loaded.case.profile
+        try:
+            return load_profile(name), notes
+        except OpinionkitError as e:
+            notes.append(
+                Finding(
+                    "profile.unknown",
+                    Severity.ERROR,
+                    e.message,
+                    e.hint,
+                    **loaded.where(("profile",)),
+                )
+            )
+            name = DEFAULT_PROFILE
+    else:
+        name = DEFAULT_PROFILE
+        notes.append(
+            Finding(
+                "profile.default",
+                Severity.INFO,
+                f"no profile given; using {DEFAULT_PROFILE}",
+                "set profile: in the case file or pass --profile",
+                file=loaded.display,
+            )
+        )
+    return load_profile(name), notes
+
+
+def check_case(
+    path: Path | str, options: CheckOptions | None = None, *, display: str | None = None
+) -> CaseResult:
+    """Check one case file. Raises only for a bad --profile (a usage problem, not the case's)."""
+    options = options or CheckOptions()
+    today = options.today or date.today()
+    loaded = load_case(path, display=display)
+    result = CaseResult(
+        loaded.path, loaded.display, loaded.findings, loaded=loaded, unreadable=loaded.unreadable
+    )
+    if options.profile is not None:
+        # A bad --profile is the caller's mistake: raise before reading anything else.
+        load_profile(options.profile)
+    case = loaded.case
+    if case is None:
+        return result
+    result.case_id = case.case_id
+    profile, notes = resolve_profile(loaded, options.profile)
+    result.profile = profile
+    loaded.findings.extend(notes)
+
+    if case.age_on(today) < profile.minor_age and profile.id != PAEDIATRIC:
+        loaded.findings.add(
+            Finding(
+                "profile.minor",
+                Severity.WARNING,
+                f"the patient is under {profile.minor_age}, but the case is checked with the "
+                f"{profile.id} profile",
+                "use the paediatric profile (profile: paediatric, or --profile paediatric)",
+                **loaded.where(("profile",) if case.profile else ("patient", "date_of_birth")),
+            )
+        )
+    loaded.findings.extend(check_completeness(loaded, profile, today))
+    loaded.findings.extend(check_consistency(loaded, profile, today))
+    if options.files:
+        records, file_findings = check_files(loaded, options.limits, options.max_file_mb)
+        result.records = records
+        loaded.findings.extend(file_findings)
+    return result
+
+
+def check_paths(paths: Iterable[Path | str], options: CheckOptions | None = None) -> CheckResult:
+    """Check several case files; one bad file never stops the others."""
+    return CheckResult([check_case(p, options) for p in paths])

@@ -1,0 +1,76 @@
+"""Tiny, dependency-free PDF writer for test fixtures: pages of Helvetica text lines.
+
+Real record PDFs come from examples/make_examples.py; tests need small files they can
+make on the spot (and that pypdf extracts text from reliably).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _escape(text: str) -> bytes:
+    raw = text.encode("cp1252", errors="replace")
+    return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
+
+
+def text_pdf(
+    pages: list[list[str]], *, rotate: int = 0, size: tuple[int, int] = (612, 792)
+) -> bytes:
+    """A PDF with one page per list of lines."""
+    objects: list[bytes] = []
+    n_pages = len(pages)
+    # 1 catalog, 2 pages, 3 font, then (page, content) pairs
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n_pages))
+    objects.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
+    objects.append(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+    )
+    for i, lines in enumerate(pages):
+        stream = (
+            b"BT /F1 11 Tf 72 720 Td 14 TL\n"
+            + b"".join(b"(" + _escape(line) + b") Tj T*\n" for line in lines)
+            + b"ET"
+        )
+        page = (
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 {size[0]} {size[1]}] /Rotate {rotate} "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>"
+        ).encode()
+        objects.append(page)
+        objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for num, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % num + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    for off in offsets:
+        out += b"%010d 00000 n \n" % off
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def write_text_pdf(path: Path, pages: list[list[str]], **kw: object) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(text_pdf(pages, **kw))  # type: ignore[arg-type]
+    return path
+
+
+def report(
+    name: str, dob: str, mrn: str, title: str, body: str = "Findings are described below."
+) -> list[list[str]]:
+    """A one-page hospital report header as a fixture."""
+    return [
+        [
+            "Riverbend General Hospital (fictional)",
+            title,
+            f"Patient: {name}    DOB: {dob}    MRN: {mrn}",
+            "",
+            body,
+        ]
+    ]
