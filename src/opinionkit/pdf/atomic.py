@@ -1,0 +1,170 @@
+"""Atomic, owner-only output: never half-written, never overwritten without ``force``.
+
+Public API::
+
+    atomic_write(path, data_or_callback, *, force, mode=0o600) -> None
+    with AtomicDir(path, *, force, mode=0o700) as tmp: ...   # fill tmp; swapped in on success
+
+:func:`atomic_write` writes into a temporary sibling (same directory, hence same file
+system) created with owner-only permissions, flushes and fsyncs it, then moves it into
+place with one atomic rename (``os.replace``; without ``force`` a hard link, which fails if
+the target appeared meanwhile). On any exception, ``KeyboardInterrupt`` included, the
+temporary is removed, the earlier output is untouched, and the exception propagates.
+
+:class:`AtomicDir` builds a whole output folder as ``.NAME.tmp-XXXX/`` beside the target.
+On success it fsyncs the files, then swaps: the old folder (if any) is renamed to
+``.NAME.old-XXXX``, the new one renamed to ``NAME``, and the old one deleted. **Window**:
+between those two renames (two syscalls, microseconds) ``NAME`` does not exist; if the
+process is killed exactly there, the previous output survives intact as ``.NAME.old-XXXX``
+beside it. On failure the temporary folder is deleted and ``NAME`` is untouched.
+
+Both raise :class:`~opinionkit.errors.OutputExistsError` when the target exists and
+``force`` is false, before writing anything, and :class:`~opinionkit.errors.OutputError`
+for an ``OSError`` (no permission, disk full), naming the path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from opinionkit.errors import OutputError, OutputExistsError
+
+__all__ = ["AtomicDir", "atomic_write"]
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # not supported on every platform/file system
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _exists(path: Path) -> bool:
+    return path.exists() or path.is_symlink()
+
+
+def atomic_write(
+    path: Path,
+    data: bytes | Callable[[BinaryIO], object],
+    *,
+    force: bool,
+    mode: int = 0o600,
+) -> None:
+    """Write ``data`` (bytes, or a callback writing to a binary file) to ``path`` atomically."""
+    path = Path(path)
+    if not force and _exists(path):
+        raise OutputExistsError(str(path))
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write: {exc.strerror}") from None
+    tmp = Path(tmp_name)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            if isinstance(data, bytes | bytearray | memoryview):
+                fh.write(data)
+            else:
+                data(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the target appeared meanwhile
+            except FileExistsError:
+                raise OutputExistsError(str(path)) from None
+            except OSError:  # file system without hard links
+                if _exists(path):
+                    raise OutputExistsError(str(path)) from None
+                os.replace(tmp, path)
+            else:
+                tmp.unlink()
+        _fsync_dir(parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError) and not isinstance(exc, OutputError):
+            raise OutputError(f"{path}: cannot write: {exc.strerror or exc}") from None
+        raise
+
+
+class AtomicDir:
+    """Context manager building an output folder that appears complete or not at all."""
+
+    def __init__(self, path: Path, *, force: bool, mode: int = 0o700) -> None:
+        self.path = Path(path)
+        self.force = force
+        self.mode = mode
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        if not self.force and _exists(self.path):
+            raise OutputExistsError(str(self.path))
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        try:
+            self.tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.tmp-"))
+            os.chmod(self.tmp, self.mode)
+        except OSError as exc:
+            raise OutputError(f"{self.path}: cannot write: {exc.strerror}") from None
+        return self.tmp
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self.tmp is not None
+        tmp, self.tmp = self.tmp, None
+        if exc_type is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+            return
+        try:
+            self._commit(tmp)
+        except BaseException as error:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(error, OSError) and not isinstance(error, OutputError):
+                raise OutputError(f"{self.path}: cannot write: {error.strerror or error}") from None
+            raise
+
+    def _commit(self, tmp: Path) -> None:
+        for root, _dirs, files in os.walk(tmp):
+            for name in files:
+                fd = os.open(os.path.join(root, name), os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            _fsync_dir(Path(root))
+        parent = tmp.parent
+        if _exists(self.path):
+            if not self.force:
+                raise OutputExistsError(str(self.path))
+            old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.old-"))
+            os.rmdir(old)
+            os.rename(self.path, old)
+            try:
+                os.rename(tmp, self.path)
+            except BaseException:
+                os.rename(old, self.path)  # put the earlier output back
+                raise
+            if old.is_dir() and not old.is_symlink():
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    old.unlink()
+        else:
+            os.rename(tmp, self.path)
+        _fsync_dir(parent)

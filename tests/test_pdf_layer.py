@@ -1,0 +1,540 @@
+"""The pdf/ layer: merge, stamp, labels, bookmarks, links, determinism, images, atomic writes.
+
+PDFs are checked by structure with pypdf. Checks that need ``pdftoppm`` (rendering) skip
+when it is not installed; everything else stands alone (corpus files are optional).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import typst
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import ArrayObject, FloatObject, NameObject, RectangleObject
+
+from opinionkit.errors import InputError, OutputExistsError
+from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
+from opinionkit.pdf.stamp import STAMP_HEIGHT
+
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "pdf"
+LEFT = "Jane Doe · DOB 2012-03-04 · Case DOE-001"
+META = {"Title": "Second-opinion packet", "CreationDate": "D:20240301120000Z"}
+
+
+def corpus(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.skip(f"corpus file {name} not available")
+    return path
+
+
+def blank_pdf(
+    specs: list[tuple[float, float, int]],
+    *,
+    crop: tuple[float, float, float, float] | None = None,
+    media_origin: tuple[float, float] = (0, 0),
+) -> bytes:
+    """Pages of (width, height, /Rotate), optionally with an offset MediaBox and a CropBox."""
+    writer = PdfWriter()
+    for w, h, rot in specs:
+        page = writer.add_blank_page(w, h)
+        ox, oy = media_origin
+        page.mediabox = RectangleObject([ox, oy, ox + w, oy + h])
+        if crop is not None:
+            page.cropbox = RectangleObject(list(crop))
+        if rot:
+            page[NameObject("/Rotate")] = FloatObject(rot) if rot % 1 else type_int(rot)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+def type_int(v: int) -> object:
+    from pypdf.generic import NumberObject
+
+    return NumberObject(v)
+
+
+def build(parts: list[Part], **kw: object) -> tuple[bytes, object]:
+    buf = io.BytesIO()
+    kw.setdefault("stamp", StampSpec(LEFT))
+    kw.setdefault("metadata", META)
+    result = assemble(parts, out=buf, **kw)  # type: ignore[arg-type]
+    return buf.getvalue(), result
+
+
+def stamp_matrix(page: object) -> tuple[float, ...]:
+    """The cm operands our tail stream uses to place the stamp (last content stream)."""
+    contents = page["/Contents"]  # type: ignore[index]
+    tail = contents[-1].get_object().get_data().decode()
+    m = re.search(r"q ([-\d. ]+) cm /OkStamp\d* Do Q", tail)
+    assert m, tail
+    return tuple(float(v) for v in m.group(1).split())
+
+
+def to_visual(page: object, x: float, y: float) -> tuple[float, float]:
+    """User space -> visual space (origin bottom-left of the page as displayed)."""
+    crop = page.cropbox  # type: ignore[attr-defined]
+    x0, y0, x1, y1 = float(crop.left), float(crop.bottom), float(crop.right), float(crop.top)
+    rot = int(page.get("/Rotate", 0)) % 360  # type: ignore[attr-defined]
+    if rot == 90:
+        return y - y0, x1 - x
+    if rot == 180:
+        return x1 - x, y1 - y
+    if rot == 270:
+        return y1 - y, x - x0
+    return x - x0, y - y0
+
+
+def visual_size(page: object) -> tuple[float, float]:
+    crop = page.cropbox  # type: ignore[attr-defined]
+    w, h = float(crop.width), float(crop.height)
+    return (h, w) if int(page.get("/Rotate", 0)) % 180 == 90 else (w, h)  # type: ignore[attr-defined]
+
+
+def assert_stamp_at_visual_bottom(page: object) -> None:
+    a, b, c, d, e, f = stamp_matrix(page)
+    vw, vh = visual_size(page)
+    # stamp space: width = visual width / scale, height STAMP_HEIGHT
+    scale = (a * a + b * b) ** 0.5
+    sw = vw / scale
+    corners = [
+        to_visual(page, a * u + c * v + e, b * u + d * v + f)
+        for u, v in ((0, 0), (sw, 0), (0, STAMP_HEIGHT), (sw, STAMP_HEIGHT))
+    ]
+    (x00, y00), (x10, y10), (x01, y01), _ = corners
+    assert abs(x00) < 0.01 and abs(y00) < 0.01, "stamp origin at visual bottom-left"
+    assert abs(x10 - vw) < 0.01 and abs(y10) < 0.01, "stamp x axis along visual bottom, rightwards"
+    assert abs(x01) < 0.01 and 0 < y01 <= max(STAMP_HEIGHT * scale, 1) + 0.01, "upright"
+    assert y01 < vh
+
+
+# --------------------------------------------------------------------------- merge
+
+
+def test_merge_counts_ranges_and_stamp_text() -> None:
+    parts = [
+        Part("Letter", None, blank_pdf([(595, 842, 0)] * 2)),
+        Part("Report A", "Pathology", blank_pdf([(612, 792, 0)] * 3)),
+        Part("Scan B", "Imaging", blank_pdf([(842, 595, 0)] * 2)),
+    ]
+    data, result = build(parts)
+    reader = PdfReader(io.BytesIO(data))
+    assert len(reader.pages) == 7
+    assert [p.pages for p in result.parts] == [range(1, 3), range(3, 6), range(6, 8)]  # type: ignore[attr-defined]
+    for i, page in enumerate(reader.pages, start=1):
+        text = page.extract_text()
+        assert f"Page {i} of 7" in text
+        assert LEFT in text
+
+
+def test_existing_content_is_wrapped_not_rewritten() -> None:
+    src = blank_pdf([(612, 792, 0)])
+    reader = PdfReader(io.BytesIO(src))
+    writer = PdfWriter(clone_from=reader)
+    page = writer.pages[0]
+    from pypdf.generic import DecodedStreamObject
+
+    content = DecodedStreamObject()
+    content.set_data(b"q q 2 0 0 2 100 100 cm 0 0 1 rg")  # unbalanced q, CTM changed
+    page[NameObject("/Contents")] = writer._add_object(content)
+    buf = io.BytesIO()
+    writer.write(buf)
+    data, _ = build([Part("Odd", None, buf.getvalue())])
+    out = PdfReader(io.BytesIO(data)).pages[0]
+    streams = out["/Contents"]
+    assert isinstance(streams, ArrayObject) and len(streams) == 3
+    assert streams[0].get_object().get_data().strip() == b"q"
+    assert streams[1].get_object().get_data() == b"q q 2 0 0 2 100 100 cm 0 0 1 rg"
+    assert streams[2].get_object().get_data().lstrip().startswith(b"Q")
+
+
+def test_volume_numbering_and_page_labels() -> None:
+    parts = [Part("R", "Labs", blank_pdf([(612, 792, 0)] * 3))]
+    data, result = build(parts, first_page_number=413, total_pages=812)
+    reader = PdfReader(io.BytesIO(data))
+    assert reader.page_labels == ["413", "414", "415"]
+    assert "Page 414 of 812" in reader.pages[1].extract_text()
+    assert result.parts[0].pages == range(413, 416)  # type: ignore[attr-defined]
+
+
+def test_bates_numbers() -> None:
+    data, _ = build(
+        [Part("R", None, blank_pdf([(612, 792, 0)] * 2))],
+        stamp=StampSpec(LEFT, bates_prefix="DOE", bates_start=37),
+    )
+    reader = PdfReader(io.BytesIO(data))
+    assert "DOE000038" in reader.pages[1].extract_text()
+
+
+def test_bookmarks_groups_in_first_appearance_order() -> None:
+    one = blank_pdf([(612, 792, 0)])
+    parts = [
+        Part("Cover letter", None, one),
+        Part("Biopsy", "Pathology", blank_pdf([(612, 792, 0)] * 2)),
+        Part("CT report", "Imaging", one),
+        Part("Resection", "Pathology", one),
+    ]
+    data, result = build(parts)
+    reader = PdfReader(io.BytesIO(data))
+    outline = reader.outline
+    titles = [o.title for o in outline if not isinstance(o, list)]
+    assert titles == ["Cover letter", "Pathology", "Imaging"]
+    pathology_children = outline[2]
+    assert isinstance(pathology_children, list)
+    assert [o.title for o in pathology_children] == ["Biopsy", "Resection"]
+    assert [reader.get_destination_page_number(o) for o in pathology_children] == [1, 4]
+    assert reader.get_destination_page_number(outline[1]) == 1
+    assert "Pathology/Biopsy" in result.bookmarks  # type: ignore[attr-defined]
+
+
+def test_metadata_and_no_patient_data_by_default() -> None:
+    data, _ = build([Part("R", None, blank_pdf([(612, 792, 0)]))])
+    info = PdfReader(io.BytesIO(data)).metadata
+    assert info is not None
+    assert info["/Title"] == META["Title"]
+    assert info["/Producer"].startswith("opinionkit ")
+    assert "Jane" not in repr(dict(info))
+
+
+def test_deterministic_output() -> None:
+    parts = [Part("R", "Labs", blank_pdf([(612, 792, 90), (595, 842, 0)]))]
+    first, r1 = build(parts)
+    second, r2 = build(parts)
+    assert first == second
+    assert r1.document_id == r2.document_id  # type: ignore[attr-defined]
+    trailer_id = PdfReader(io.BytesIO(first)).trailer["/ID"]
+    assert _raw(trailer_id[0]).hex() == r1.document_id  # type: ignore[attr-defined]
+    third, _ = build(parts, stamp=StampSpec("Someone Else"))
+    assert PdfReader(io.BytesIO(third)).trailer["/ID"][0] != trailer_id[0]
+
+
+def test_encrypted_output_needs_password() -> None:
+    data, _ = build([Part("R", None, blank_pdf([(612, 792, 0)]))], encrypt_password="s3cret")
+    reader = PdfReader(io.BytesIO(data))
+    assert reader.is_encrypted
+    assert not reader.decrypt("wrong")
+    reader = PdfReader(io.BytesIO(data))
+    assert reader.decrypt("s3cret")
+    assert "Page 1 of 1" in reader.pages[0].extract_text()
+    assert "/AESV3" in repr(reader.trailer["/Encrypt"].get_object())
+
+
+def test_encrypted_source_and_wrong_password(tmp_path: Path) -> None:
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(blank_pdf([(612, 792, 0)]))))
+    writer.encrypt("pw", algorithm="AES-256")
+    path = tmp_path / "locked.pdf"
+    writer.write(path)
+    data, _ = build([Part("Locked", None, path, password="pw")])
+    assert len(PdfReader(io.BytesIO(data)).pages) == 1
+    with pytest.raises(InputError, match=re.escape("locked.pdf")):
+        build([Part("Locked", None, path, password="nope")])
+    with pytest.raises(InputError, match="password"):
+        build([Part("Locked", None, path)])
+
+
+def test_not_a_pdf_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "portal-download.pdf"
+    bad.write_bytes(b"<html>session expired</html>")
+    with pytest.raises(InputError, match=re.escape("portal-download.pdf")):
+        build([Part("Bad", None, bad)])
+
+
+# --------------------------------------------------------------------------- placement
+
+
+@pytest.mark.parametrize("rotate", [0, 90, 180, 270, 360, -90, 450])
+def test_stamp_at_visual_bottom_for_rotations(rotate: int) -> None:
+    data, _ = build([Part("R", None, blank_pdf([(595, 842, rotate), (842, 595, rotate)]))])
+    for page in PdfReader(io.BytesIO(data)).pages:
+        assert_stamp_at_visual_bottom(page)
+
+
+@pytest.mark.parametrize("size", [(612, 792), (842, 595), (100, 60), (5000, 3000)])
+def test_stamp_placement_offset_boxes_and_sizes(size: tuple[int, int]) -> None:
+    w, h = size
+    src = blank_pdf(
+        [(w, h, 90), (w, h, 0)],
+        media_origin=(-200, 300),
+        crop=(-180, 320, -200 + w - 10, 300 + h - 30),
+    )
+    data, _ = build([Part("R", None, src)])
+    for page in PdfReader(io.BytesIO(data)).pages:
+        assert_stamp_at_visual_bottom(page)
+        assert "Page" in page.extract_text()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sf__habibi-rotated.pdf",
+        "pdfjs__rotation.pdf",
+        "pdfjs__sizes.pdf",
+        "qpdf__minimal-rotated.pdf",
+    ],
+)
+def test_stamp_on_corpus_pages(name: str) -> None:
+    data, result = build([Part("C", None, corpus(name))])
+    reader = PdfReader(io.BytesIO(data))
+    n = result.page_count  # type: ignore[attr-defined]
+    for i, page in enumerate(reader.pages, start=1):
+        assert_stamp_at_visual_bottom(page)
+        assert f"Page {i} of {n}" in page.extract_text()
+
+
+def _raw(value: object) -> bytes:
+    """The bytes of a PDF string object, whether pypdf read it as text or as bytes."""
+    original = getattr(value, "original_bytes", None)
+    return original if isinstance(original, bytes) else bytes(value)  # type: ignore[call-overload]
+
+
+def _render(pdf: Path, tmp: Path, page: int) -> Image.Image:
+    prefix = tmp / f"r{page}"
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-r",
+            "72",
+            "-gray",
+            "-png",
+            "-f",
+            str(page),
+            "-l",
+            str(page),
+            str(pdf),
+            str(prefix),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    (png,) = tmp.glob(f"r{page}*.png")
+    img = Image.open(png)
+    img.load()
+    png.unlink()
+    return img
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="needs pdftoppm")
+def test_rendered_stamp_is_a_horizontal_band_at_the_bottom(tmp_path: Path) -> None:
+    data, _ = build([Part("R", None, blank_pdf([(595, 842, r) for r in (0, 90, 180, 270)]))])
+    pdf = tmp_path / "p.pdf"
+    pdf.write_bytes(data)
+    for i in range(1, 5):
+        img = _render(pdf, tmp_path, i)
+        ink = img.point(lambda v: 255 if v < 200 else 0).getbbox()
+        assert ink is not None
+        x0, y0, x1, y1 = ink
+        assert y0 > img.height * 0.9, f"page {i}: ink starts at {y0}/{img.height}"
+        assert (x1 - x0) > 5 * (y1 - y0), f"page {i}: ink is not a horizontal line"
+
+
+# --------------------------------------------------------------------------- hostile and odd sources
+
+
+def test_outline_loop_does_not_hang() -> None:
+    _data, result = build([Part("Loop", None, corpus("qpdf__outlines-with-loop.pdf"))])
+    assert result.page_count == 30  # type: ignore[attr-defined]
+
+
+def test_flate_bomb_is_not_decoded() -> None:
+    data, result = build([Part("Bomb", None, corpus("gen__flate-bomb-1GiB-nested.pdf"))])
+    assert result.page_count == 1  # type: ignore[attr-defined]
+    assert len(data) < 200_000
+
+
+def test_forms_signatures_attachments_are_dropped_and_reported() -> None:
+    parts = [
+        Part("Form", None, corpus("sf__pdflatex-forms.pdf")),
+        Part("Signed", None, corpus("qpdf__digitally-signed.pdf")),
+        Part("Attachment", None, corpus("sf__with-attachment.pdf")),
+    ]
+    data, result = build(parts)
+    dropped = result.dropped  # type: ignore[attr-defined]
+    assert any(i == 0 and "form fields" in w for i, w in dropped)
+    assert any(i == 1 and "signature" in w for i, w in dropped)
+    assert any(i == 2 and "embedded files" in w for i, w in dropped)
+    reader = PdfReader(io.BytesIO(data))
+    assert "/AcroForm" not in reader.trailer["/Root"]
+    assert "/Names" not in reader.trailer["/Root"]
+    for page in reader.pages:
+        for annot in page.get("/Annots") or []:
+            assert annot.get_object().get("/Subtype") not in ("/Widget", "/FileAttachment")
+    assert b"/JavaScript" not in data or b"/JS " not in data
+
+
+def test_empty_source_gives_empty_range() -> None:
+    _data, result = build(
+        [
+            Part("Empty", "Labs", corpus("qpdf__empty.pdf")),
+            Part("R", "Labs", blank_pdf([(612, 792, 0)])),
+        ]
+    )
+    assert result.parts[0].pages == range(1, 1)  # type: ignore[attr-defined]
+    assert result.parts[1].pages == range(1, 2)  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- internal links
+
+
+def test_front_matter_links_become_goto() -> None:
+    front = typst.compile(
+        b'= Index\n#link("opinionkit:page/3")[Report]\n\n#link("opinionkit:page/99")[Elsewhere]\n',
+        format="pdf",
+    )
+    assert isinstance(front, bytes)
+    parts = [Part("Index", None, front), Part("Report", "Labs", blank_pdf([(612, 792, 0)] * 3))]
+    data, result = build(parts)
+    reader = PdfReader(io.BytesIO(data))
+    links = [a.get_object() for a in reader.pages[0]["/Annots"]]
+    goto = [a for a in links if a.get("/A", {}).get("/S") == "/GoTo"]
+    assert len(goto) == 1
+    dest = goto[0]["/A"]["/D"]
+    assert reader.get_page_number(dest[0].get_object()) == 2  # printed page 3
+    assert result.unresolved_links == [(1, "opinionkit:page/99")]  # type: ignore[attr-defined]
+    assert b"opinionkit:page/3" not in data
+
+
+# --------------------------------------------------------------------------- images
+
+
+def _jpeg(tmp: Path, name: str, mode: str, size: tuple[int, int], **save: object) -> Path:
+    color: object = {"L": 128, "RGB": (200, 30, 30), "CMYK": (0, 200, 200, 0)}[mode]
+    img = Image.new(mode, size, color)  # type: ignore[arg-type]
+    path = tmp / name
+    img.save(path, "JPEG", **save)  # type: ignore[arg-type]
+    return path
+
+
+def test_jpeg_embedded_without_reencoding(tmp_path: Path) -> None:
+    paths = [
+        _jpeg(tmp_path, "rgb.jpg", "RGB", (300, 450), dpi=(150, 150)),
+        _jpeg(tmp_path, "gray.jpg", "L", (200, 100), dpi=(100, 100)),
+        _jpeg(tmp_path, "cmyk.jpg", "CMYK", (100, 100)),
+    ]
+    reader = PdfReader(io.BytesIO(images_to_pdf(paths)))
+    assert len(reader.pages) == 3
+    for page, path in zip(reader.pages, paths, strict=True):
+        (xobj,) = [v.get_object() for v in page["/Resources"]["/XObject"].values()]
+        assert xobj["/Filter"] == "/DCTDecode"
+        assert xobj._data == path.read_bytes()
+    assert reader.pages[0].mediabox.width == pytest.approx(144)  # 300 px at 150 dpi
+    assert reader.pages[0].mediabox.height == pytest.approx(216)
+    assert reader.pages[1].mediabox.width == pytest.approx(144)  # 200 px at 100 dpi
+    cmyk = next(iter(reader.pages[2]["/Resources"]["/XObject"].values())).get_object()
+    assert cmyk["/ColorSpace"] == "/DeviceCMYK"
+    assert list(cmyk["/Decode"]) == [1, 0] * 4  # Pillow writes Adobe (inverted) CMYK
+
+
+def test_jpeg_exif_orientation_swaps_page(tmp_path: Path) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = _jpeg(tmp_path, "rot.jpg", "RGB", (300, 150), dpi=(150, 150), exif=exif.tobytes())
+    page = PdfReader(io.BytesIO(images_to_pdf([path]))).pages[0]
+    assert page.mediabox.width == pytest.approx(72)
+    assert page.mediabox.height == pytest.approx(144)
+
+
+def test_multipage_tiff_png_and_default_dpi(tmp_path: Path) -> None:
+    frames = [Image.new("1", (300, 300), 1), Image.new("L", (150, 300), 90)]
+    tiff = tmp_path / "fax.tif"
+    frames[0].save(tiff, save_all=True, append_images=frames[1:], dpi=(300, 300))
+    png = tmp_path / "photo.png"
+    Image.new("RGBA", (150, 75), (0, 0, 255, 128)).save(png)  # no dpi: 150 by default
+    reader = PdfReader(io.BytesIO(images_to_pdf([tiff, png])))
+    assert len(reader.pages) == 3
+    assert reader.pages[0].mediabox.width == pytest.approx(72)
+    first = next(iter(reader.pages[0]["/Resources"]["/XObject"].values())).get_object()
+    assert first["/BitsPerComponent"] == 1 and first["/Filter"] == "/FlateDecode"
+    assert reader.pages[2].mediabox.width == pytest.approx(72)
+    data, _ = build([Part("Scans", "Imaging", images_to_pdf([tiff, png]))])
+    assert "Page 3 of 3" in PdfReader(io.BytesIO(data)).pages[2].extract_text()
+
+
+def test_absurd_dpi_is_clamped(tmp_path: Path) -> None:
+    path = _jpeg(tmp_path, "phone.jpg", "RGB", (4000, 3000), dpi=(72, 72))
+    page = PdfReader(io.BytesIO(images_to_pdf([path]))).pages[0]
+    assert max(page.mediabox.width, page.mediabox.height) <= 17 * 72 + 0.01
+
+
+def test_bad_image_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "scan-3.jpg"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(InputError, match=re.escape("scan-3.jpg")):
+        images_to_pdf([bad])
+
+
+# --------------------------------------------------------------------------- atomic writes
+
+
+def _no_temps(folder: Path) -> None:
+    assert [p.name for p in folder.iterdir() if p.name.startswith(".")] == []
+
+
+def test_atomic_write_creates_owner_only(tmp_path: Path) -> None:
+    target = tmp_path / "packet.pdf"
+    atomic_write(target, b"new", force=False)
+    assert target.read_bytes() == b"new"
+    assert (target.stat().st_mode & 0o777) == 0o600
+    _no_temps(tmp_path)
+
+
+def test_atomic_write_refuses_without_force(tmp_path: Path) -> None:
+    target = tmp_path / "packet.pdf"
+    target.write_bytes(b"old")
+    with pytest.raises(OutputExistsError):
+        atomic_write(target, b"new", force=False)
+    atomic_write(target, b"new", force=True)
+    assert target.read_bytes() == b"new"
+    _no_temps(tmp_path)
+
+
+@pytest.mark.parametrize("exc", [RuntimeError, KeyboardInterrupt])
+def test_atomic_write_failure_keeps_old_file(tmp_path: Path, exc: type[BaseException]) -> None:
+    target = tmp_path / "packet.pdf"
+    target.write_bytes(b"old")
+
+    def half_written(fh: io.BufferedWriter) -> None:
+        fh.write(b"partial")
+        raise exc
+
+    with pytest.raises(exc):
+        atomic_write(target, half_written, force=True)
+    assert target.read_bytes() == b"old"
+    _no_temps(tmp_path)
+
+
+def test_atomic_write_with_assemble_callback(tmp_path: Path) -> None:
+    target = tmp_path / "packet.pdf"
+    parts = [Part("R", None, blank_pdf([(612, 792, 0)]))]
+    writer: Callable[[io.BufferedWriter], object] = lambda fh: assemble(  # noqa: E731
+        parts, stamp=StampSpec(LEFT), metadata=META, out=fh
+    )
+    atomic_write(target, writer, force=False)
+    assert len(PdfReader(target).pages) == 1
+
+
+def test_atomic_dir_swap_and_failure(tmp_path: Path) -> None:
+    out = tmp_path / "case-out"
+    with AtomicDir(out, force=False) as tmp:
+        (tmp / "packet.pdf").write_bytes(b"v1")
+    assert (out / "packet.pdf").read_bytes() == b"v1"
+    assert (out.stat().st_mode & 0o777) == 0o700
+    with pytest.raises(OutputExistsError), AtomicDir(out, force=False):
+        pass
+    with pytest.raises(KeyboardInterrupt), AtomicDir(out, force=True) as tmp:
+        (tmp / "packet.pdf").write_bytes(b"half")
+        raise KeyboardInterrupt
+    assert (out / "packet.pdf").read_bytes() == b"v1"
+    with AtomicDir(out, force=True) as tmp:
+        (tmp / "packet.pdf").write_bytes(b"v2")
+    assert sorted(os.listdir(out)) == ["packet.pdf"]
+    assert (out / "packet.pdf").read_bytes() == b"v2"
+    _no_temps(tmp_path)
