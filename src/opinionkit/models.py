@@ -218,8 +218,9 @@ class BiomarkerMethod(str, Enum):
 
 def _method(value: Any) -> Any:
     if isinstance(value, str):
+        typed = " ".join(value.replace("-", " ").lower().split())  # "flow cytometry" too
         for m in BiomarkerMethod:
-            if m.value.lower() == value.strip().lower():
+            if m.value.lower().replace("-", " ") == typed:
                 return m.value
     return value
 

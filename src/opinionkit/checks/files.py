@@ -512,7 +512,7 @@ def _identity_from_text(
             loaded,
             "identity.mismatch",
             Severity.ERROR,
-            f"page(s) {_ranges(mismatch_pages)} show a different {' and '.join(sorted(kinds))} "
+            f"page(s) {_ranges(mismatch_pages)} show a different {_and(kinds)} "
             "than the patient's: this record may belong to another patient",
             key,
             rel,
@@ -528,6 +528,11 @@ def _identity_from_text(
             rel,
             "confirm the record is the patient's; add the MRN used by its facility under patient.mrns",
         )
+
+
+def _and(kinds: set[str]) -> str:
+    ordered = [k for k in ("patient name", "date of birth", "MRN") if k in kinds]
+    return ordered[0] if len(ordered) == 1 else ", ".join(ordered[:-1]) + " and " + ordered[-1]
 
 
 def _ranges(pages: list[int]) -> str:

@@ -68,7 +68,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
         if not (path.suffix in (".yaml", ".yml") or path.exists()):
             raise ProfileError(
                 f"unknown profile '{yamlsafe._safe_key(key)}'",
-                hint="shipped profiles: " + ", ".join(shipped()) + "; or give the path of a profile file",
+                hint="shipped profiles: "
+                + ", ".join(shipped())
+                + "; or give the path of a profile file",
             )
         from opinionkit.loading import read_bytes_limited
 
@@ -80,8 +82,9 @@ def load_profile(name_or_path: str | Path) -> Profile:
         where = f"{source}:{p.pos.line}:{p.pos.column}" if p.pos else source
         raise ProfileError(f"{where}: {p.message}", hint=p.hint) from None
     try:
-        profile = Profile.model_validate({**(doc.data or {}), "source": source}
-                                         if isinstance(doc.data, dict) else doc.data)
+        profile = Profile.model_validate(
+            {**(doc.data or {}), "source": source} if isinstance(doc.data, dict) else doc.data
+        )
     except ValidationError as e:
         first = e.errors(include_input=False, include_url=False)[0]
         loc = tuple(first["loc"])
