@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from opinionkit.errors import LimitExceeded
 from opinionkit.findings import Finding, Severity
@@ -136,6 +137,8 @@ def check_files(
     infos: list[RecordInfo] = []
     findings: list[Finding] = []
     hashes: dict[str, str] = {}  # sha256 -> key path of first record holding it
+    insp = _Inspector(limits)
+    insp.prefetch(case, case_dir, max_file_mb)
 
     for i, rec in enumerate(case.records):
         info = RecordInfo(i, rec)
@@ -149,7 +152,7 @@ def check_files(
             fi = FileInfo(rel)
             info.files.append(fi)
             findings.extend(
-                _check_one(loaded, case, rec, fi, key, case_dir, limits, max_file_mb, who, hashes)
+                _check_one(loaded, case, rec, fi, key, case_dir, insp, max_file_mb, who, hashes)
             )
         if rec.translation:
             key = ("records", i, "translation")
@@ -181,6 +184,73 @@ def _f(
     return Finding(code, severity, message, hint, path=rel, **loaded.where(key))
 
 
+class _Inspector:
+    """Reads record files in bounded child processes, several at a time.
+
+    :meth:`prefetch` starts every PDF and image of the case at once (one worker per CPU);
+    the checks below then take the results in case order, so findings stay in order.
+    """
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.done: dict[tuple[str, str, str | None], object] = {}
+
+    def prefetch(self, case: Case, case_dir: Path, max_file_mb: int) -> None:
+        from opinionkit.inspect import images as images_mod
+        from opinionkit.inspect import pdf as pdf_mod
+        from opinionkit.inspect.limits import run_many
+
+        jobs: list[tuple[Any, tuple[Any, ...]]] = []
+        keys: list[tuple[str, str, str | None]] = []
+        for rec in case.records:
+            if rec.status is RecordStatus.REQUESTED or rec.kind is RecordKind.IMAGING_STUDY:
+                continue
+            password = os.environ.get(rec.password_env) if rec.password_env else None
+            for rel in rec.paths:
+                path, _code, _ = _resolve(case_dir, rel)
+                if path is None or _stat_problem(path, False) is not None:
+                    continue
+                if path.stat().st_size > max_file_mb * 1024 * 1024:
+                    continue
+                kind = sniff(path).kind
+                if kind is FileKind.PDF:
+                    key = ("pdf", str(path), password)
+                    job: tuple[Any, tuple[Any, ...]] = (
+                        pdf_mod._inspect, (str(path), password, self.limits.seconds))
+                elif kind in (FileKind.JPEG, FileKind.PNG, FileKind.TIFF):
+                    key = ("image", str(path), None)
+                    job = (images_mod._inspect, (str(path),))
+                else:
+                    continue
+                if key not in keys:
+                    keys.append(key)
+                    jobs.append(job)
+        for key, result in zip(keys, run_many(jobs, limits=self.limits), strict=True):
+            self.done[key] = result
+
+    def _take(self, key: tuple[str, str, str | None]) -> object | None:
+        result = self.done.get(key)
+        if isinstance(result, LimitExceeded):
+            raise result
+        return result
+
+    def pdf(self, path: Path, password: str | None) -> PdfInfo:
+        result = self._take(("pdf", str(path), password))
+        if isinstance(result, PdfInfo):
+            return result
+        if isinstance(result, RuntimeError):
+            return PdfInfo(error=str(result))
+        return inspect_pdf(path, password, limits=self.limits)
+
+    def image(self, path: Path) -> ImageInfo:
+        result = self._take(("image", str(path), None))
+        if isinstance(result, ImageInfo):
+            return result
+        if isinstance(result, RuntimeError):
+            return ImageInfo(error=str(result))
+        return inspect_image(path, limits=self.limits)
+
+
 def _check_one(
     loaded: LoadedCase,
     case: Case,
@@ -188,7 +258,7 @@ def _check_one(
     fi: FileInfo,
     key: tuple[str | int, ...],
     case_dir: Path,
-    limits: Limits,
+    insp: _Inspector,
     max_file_mb: int,
     who: Identity,
     hashes: dict[str, str],
@@ -288,9 +358,9 @@ def _check_one(
         hashes[fi.sha256] = _keystr(key)
 
     if sniffed.kind is FileKind.PDF:
-        yield from _check_pdf(loaded, rec, fi, path, key, sniffed, who, limits)
+        yield from _check_pdf(loaded, rec, fi, path, key, sniffed, who, insp)
     else:
-        yield from _check_image(loaded, fi, path, key, limits)
+        yield from _check_image(loaded, fi, path, key, insp)
 
 
 def _keystr(key: tuple[str | int, ...]) -> str:
@@ -307,7 +377,7 @@ def _check_pdf(
     key: tuple[str | int, ...],
     sniffed: Sniffed,
     who: Identity,
-    limits: Limits,
+    insp: _Inspector,
 ) -> Iterator[Finding]:
     rel = fi.rel
     password: str | None = None
@@ -324,7 +394,7 @@ def _check_pdf(
                 f"set it before running: export {rec.password_env}=...",
             )
     try:
-        info = inspect_pdf(path, password, limits=limits)
+        info = insp.pdf(path, password)
     except LimitExceeded as e:
         yield _f(
             loaded,
@@ -548,11 +618,11 @@ def _ranges(pages: list[int]) -> str:
 
 
 def _check_image(
-    loaded: LoadedCase, fi: FileInfo, path: Path, key: tuple[str | int, ...], limits: Limits
+    loaded: LoadedCase, fi: FileInfo, path: Path, key: tuple[str | int, ...], insp: _Inspector
 ) -> Iterator[Finding]:
     rel = fi.rel
     try:
-        info = inspect_image(path, limits=limits)
+        info = insp.image(path)
     except LimitExceeded as e:
         yield _f(
             loaded,

@@ -6,6 +6,8 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from PIL import Image  # imported before forking: children inherit it
+
 from opinionkit.inspect.limits import Limits, run_limited
 
 MAX_PIXELS = 200_000_000
@@ -25,8 +27,6 @@ class ImageInfo:
 
 
 def _inspect(path: str) -> ImageInfo:
-    from PIL import Image
-
     Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     warnings.simplefilter("error", Image.DecompressionBombWarning)
     info = ImageInfo()

@@ -11,6 +11,7 @@ function runs in-process without the bounds.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,6 +76,80 @@ def _fork_context() -> Any:
     if "fork" not in multiprocessing.get_all_start_methods():
         return None
     return multiprocessing.get_context("fork")
+
+
+def run_many(
+    jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]], *, limits: Limits, workers: int = 0
+) -> list[Any]:
+    """Run ``jobs`` (each ``(fn, args)``) in bounded child processes, ``workers`` at a time
+    (default: one per CPU), all forked from this thread. Returns, in order, each result or
+    the exception it ended with (:class:`LimitExceeded` or :class:`RuntimeError`)."""
+    from multiprocessing.connection import wait
+
+    ctx = _fork_context()
+    if ctx is None or not limits.enabled or len(jobs) <= 1:
+        out: list[Any] = []
+        for fn, args in jobs:
+            try:
+                out.append(run_limited(fn, *args, limits=limits))
+            except (LimitExceeded, RuntimeError) as e:
+                out.append(e)
+        return out
+    import time
+
+    workers = workers or max(1, min(os.cpu_count() or 1, 8))
+    results: list[Any] = [None] * len(jobs)
+    pending = list(range(len(jobs)))
+    running: dict[Any, tuple[int, Any, float]] = {}  # conn -> (index, process, deadline)
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                i = pending.pop(0)
+                fn, args = jobs[i]
+                recv, send = ctx.Pipe(duplex=False)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    proc = ctx.Process(target=_child, args=(send, limits, fn, args), daemon=True)
+                    proc.start()
+                send.close()
+                running[recv] = (i, proc, time.monotonic() + limits.seconds)
+            now = time.monotonic()
+            timeout = max(0.0, min(d for _, _, d in running.values()) - now)
+            ready = wait(list(running), timeout)
+            for conn in ready:
+                i, proc, _ = running.pop(conn)
+                results[i] = _collect(conn, limits)
+                _reap(conn, proc)
+            now = time.monotonic()
+            for conn, (i, proc, deadline) in list(running.items()):
+                if now >= deadline:
+                    running.pop(conn)
+                    results[i] = LimitExceeded("time", f"{limits.seconds:g} s")
+                    _reap(conn, proc)
+    finally:
+        for conn, (_, proc, _) in running.items():
+            _reap(conn, proc)
+    return results
+
+
+def _collect(conn: Any, limits: Limits) -> Any:
+    try:
+        status, value = conn.recv()
+    except (EOFError, OSError):
+        return LimitExceeded("memory", f"{limits.memory_mb} MB")
+    if status == "memory":
+        return LimitExceeded("memory", f"{limits.memory_mb} MB")
+    if status == "error":
+        return RuntimeError(str(value))
+    return value
+
+
+def _reap(conn: Any, proc: Any) -> None:
+    conn.close()
+    if proc.is_alive():
+        proc.kill()
+    proc.join(5)
+    proc.close()
 
 
 def run_limited(fn: Callable[..., T], *args: Any, limits: Limits) -> T:

@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# Imported here, not in the child: forked children inherit the loaded modules.
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import LimitReachedError
+
 from opinionkit.errors import LimitExceeded
 from opinionkit.inspect.limits import Limits, run_limited
 
@@ -94,6 +98,27 @@ def _features(reader: Any, info: PdfInfo) -> None:
         info.has_signatures = int(acro.get("/SigFlags", 0)) & 1 == 1
 
 
+def _has_fonts(page: Any, depth: int = 0) -> bool:
+    """Whether the page (or a form it draws, two levels deep) declares a font."""
+    try:
+        resources = page.get("/Resources")
+        resources = resources.get_object() if resources is not None else None
+        if not resources:
+            return False
+        if resources.get("/Font"):
+            return True
+        if depth >= 2:
+            return False
+        xobjects = resources.get("/XObject")
+        for ref in (xobjects.get_object() if xobjects is not None else {}).values():
+            xo = ref.get_object()
+            if xo.get("/Subtype") == "/Form" and _has_fonts(xo, depth + 1):
+                return True
+    except Exception:
+        return True  # when in doubt, extract
+    return False
+
+
 def _content_decodes(page: Any) -> bool:
     """pypdf's text extraction swallows decoding errors; decode an empty page's content
     (bounded by pypdf's own decompression limits) to tell "blank or scanned" from "broken"."""
@@ -107,8 +132,6 @@ def _content_decodes(page: Any) -> bool:
 
 
 def _inspect(path: str, password: str | None, seconds: float) -> PdfInfo:
-    from pypdf import PasswordType, PdfReader
-    from pypdf.errors import LimitReachedError
 
     started = time.monotonic()
     info = PdfInfo()
@@ -149,7 +172,8 @@ def _inspect(path: str, password: str | None, seconds: float) -> PdfInfo:
         if time.monotonic() > deadline:
             break
         try:
-            text = page.extract_text() or ""
+            # A page without any font (a scan) has no text to extract; skip the parser.
+            text = page.extract_text() or "" if _has_fonts(page) else ""
         except Exception:
             text = ""
             info.bad_pages.append(number)
