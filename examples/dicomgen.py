@@ -79,6 +79,7 @@ def write_study(
             ds.StudyDate = ds.SeriesDate = study_date.strftime("%Y%m%d")
             ds.StudyTime = "101500"
             ds.AccessionNumber = f"ACC{study_no:03d}{study_date:%y%m%d}"
+            ds.StudyID = f"{study_no}"
             ds.Modality = modality
             ds.StudyDescription = study_description
             ds.SeriesDescription = s_desc

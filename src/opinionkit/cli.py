@@ -184,6 +184,178 @@ def profiles() -> None:
         console.print()
 
 
+@app.command()
+def bundle(
+    cases: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Case files to bundle (default: ./case.yaml).", show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (default: ./<case_id>-packet). With several cases: the "
+            "folder that receives one <case_id>-packet folder per case.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing output folder.")
+    ] = False,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Bundle a case that has errors; the cover letter lists what is missing.",
+        ),
+    ] = False,
+    profile: Annotated[
+        str | None,
+        typer.Option("--profile", "-p", help="Profile name or file (overrides the case file)."),
+    ] = None,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            "--templates",
+            help="Folder of templates overriding or extending the shipped ones.",
+            metavar="DIR",
+        ),
+    ] = None,
+    encrypt: Annotated[
+        bool,
+        typer.Option(
+            "--encrypt",
+            help="Encrypt the PDFs with AES-256. The password comes from --password-env "
+            "or --password-file, never from the command line.",
+        ),
+    ] = False,
+    password_env: Annotated[
+        str,
+        typer.Option(
+            "--password-env", help="Environment variable holding the password.", metavar="NAME"
+        ),
+    ] = "OPINIONKIT_PASSWORD",
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file", help="File whose first line is the password.", metavar="FILE"
+        ),
+    ] = None,
+    max_size: Annotated[
+        str | None,
+        typer.Option(
+            "--max-size",
+            help="Split the packet into volumes of at most this size, e.g. 25MB.",
+            metavar="SIZE",
+        ),
+    ] = None,
+    bates: Annotated[
+        str | None,
+        typer.Option(
+            "--bates", help="Print a Bates number with this prefix on every page.", metavar="PREFIX"
+        ),
+    ] = None,
+    bates_start: Annotated[
+        int, typer.Option("--bates-start", min=0, help="First Bates number.")
+    ] = 1,
+    dicomdir: Annotated[
+        bool,
+        typer.Option(
+            "--dicomdir", help="Write the imaging folder as a DICOM File-set with a DICOMDIR."
+        ),
+    ] = False,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
+    ] = OutputFormat.text,
+    today: Annotated[
+        str | None,
+        typer.Option("--today", help="Judge dates against this day (YYYY-MM-DD).", metavar="DATE"),
+    ] = None,
+) -> None:
+    """Check each case, then write its packet PDF, cover letter, manifest and imaging."""
+    import json
+
+    from opinionkit.bundle import BundleOptions, bundle_paths, parse_size
+    from opinionkit.check import CheckOptions
+
+    paths = cases or [Path("case.yaml")]
+    limit = _guard(lambda: parse_size(max_size)) if max_size else None
+    if password_file is not None and not encrypt:
+        _fail(ExitCode.USAGE, "--password-file is only used with --encrypt")
+    options = BundleOptions(
+        out=out,
+        force=force,
+        allow_incomplete=allow_incomplete,
+        templates=templates,
+        encrypt=encrypt,
+        password_env=password_env,
+        password_file=password_file,
+        max_size=limit,
+        bates_prefix=bates,
+        bates_start=bates_start,
+        dicomdir=dicomdir,
+        check=CheckOptions(profile=profile, today=_parse_day(today)),
+    )
+    console = Console(highlight=False)
+    err = _stderr()
+
+    def report(path: Path, res: object, error: OpinionkitError | None) -> None:
+        if output_format is OutputFormat.json:
+            return
+        from opinionkit.bundle import BundleRefused, BundleResult
+
+        if isinstance(res, BundleResult):
+            assert res.out is not None
+            console.print(
+                f"[bold green]✓[/] {_escape(str(path))} → {_escape(str(res.out))}  "
+                f"({res.pages} pages"
+                + (f", {res.volumes} volumes" if res.volumes > 1 else "")
+                + ")"
+            )
+            for o in res.outputs:
+                console.print(f"    {_escape(o.name)}  {o.size:,} bytes")
+            for note in res.notes:
+                console.print(f"    [yellow]note:[/] {_escape(note)}")
+            if res.missing:
+                console.print(
+                    f"    [yellow]incomplete:[/] {len(res.missing)} problem(s) listed "
+                    "in the cover letter"
+                )
+        elif error is not None:
+            err.print(f"[bold red]✗[/] {_escape(error.message)}")
+            if isinstance(error, BundleRefused):
+                for f in error.case.findings.errors[:10]:
+                    err.print(f"    {_escape(f.location or '')}  {f.code}  {_escape(f.message)}")
+            if error.hint:
+                err.print(f"  [green]→ {_escape(error.hint)}[/]")
+
+    results = _guard(lambda: bundle_paths(paths, options, report))
+    codes = [int(e.exit_code) if e else 0 for _, _, e in results]
+    if output_format is OutputFormat.json:
+        doc = {
+            "schema": "opinionkit.bundle/1",
+            "tool": {"name": "opinionkit", "version": __version__},
+            "cases": [
+                {
+                    "file": str(p),
+                    "exit_code": code,
+                    "out": str(r.out) if r and r.out else None,
+                    "pages": r.pages if r else None,
+                    "volumes": r.volumes if r else None,
+                    "outputs": [o.__dict__ for o in r.outputs] if r else [],
+                    "notes": r.notes if r else [],
+                    "error": e.message if e else None,
+                }
+                for (p, r, e), code in zip(results, codes, strict=True)
+            ],
+        }
+        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+    elif len(results) > 1:
+        ok = sum(1 for c in codes if c == 0)
+        console.print(f"[bold]{len(results)} cases: {ok} bundled, {len(results) - ok} not[/]")
+    raise typer.Exit(max(codes, default=0))
+
+
 def main() -> None:
     try:
         app()
