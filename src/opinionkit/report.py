@@ -140,9 +140,9 @@ def _render_case(case: CaseResult, console: Console, strict: bool) -> None:
             message = Text(f.message)
             if f.path and f.path not in f.message:
                 message.append(f"  [{f.path}]", style="dim")
-            parts: list[Text | Padding] = [head, Padding(message, (0, 0, 0, 6))]
+            parts: list[Text | Padding] = [head, Padding(message, (0, 0, 0, 6), expand=False)]
             if f.hint:
-                parts.append(Padding(Text(f"→ {f.hint}", style="green"), (0, 0, 0, 6)))
+                parts.append(Padding(Text(f"→ {f.hint}", style="green"), (0, 0, 0, 6), expand=False))
             console.print(Group(*parts))
     console.print(_verdict(case, strict))
 
