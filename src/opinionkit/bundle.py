@@ -24,16 +24,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from opinionkit import __version__
 from opinionkit.check import CaseResult, CheckOptions, check_case
 from opinionkit.checks.files import FileInfo, RecordInfo
-from opinionkit.errors import ExitCode, InputError, OpinionkitError, OutputError, UsageError
-from opinionkit.findings import Severity
+from opinionkit.errors import (
+    ExitCode,
+    InputError,
+    LimitExceeded,
+    OpinionkitError,
+    OutputError,
+    UsageError,
+)
+from opinionkit.findings import Finding, Severity
 from opinionkit.inspect.filetype import FileKind
+from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.models import Case, RecordKind, RecordStatus
 from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
+from opinionkit.pdf.assemble import PartError
 from opinionkit.render import (
     Enclosure,
     FrontMatter,
@@ -44,6 +53,7 @@ from opinionkit.render import (
     render_letter_text,
 )
 
+T = TypeVar("T")
 MANIFEST_SCHEMA = "opinionkit.manifest/1"
 FRONT_GROUP = "Front matter"
 _SIZE_UNITS = {
@@ -92,6 +102,8 @@ class BundleOptions:
     bates_start: int = 1
     dicomdir: bool = False
     check: CheckOptions = field(default_factory=CheckOptions)
+    template_limits: Limits = field(default_factory=lambda: Limits(seconds=60, memory_mb=2048))
+    """Bounds for rendering a user's templates (``--templates``)."""
     environ: dict[str, str] | None = None
     """Where SOURCE_DATE_EPOCH and the password variable are read (default: os.environ)."""
 
@@ -462,37 +474,111 @@ def bundle_case(path: Path | str, options: BundleOptions | None = None) -> Bundl
     result.missing = _missing_items(checked) if errors else []
 
     case_dir = checked.path.parent
-    items = _plan_items(case, checked.records, case_dir)
     out_dir = Path(options.out) if options.out else Path.cwd() / f"{case.case_id}-packet"
-
-    # Scanned images become PDF pages once, here, and are reused below.
-    image_pdfs: dict[int, bytes] = {}
-    for n, item in enumerate(items):
-        if any(f.kind in (FileKind.JPEG, FileKind.PNG, FileKind.TIFF) for f in item.files):
-            image_pdfs[n] = _item_pdf(item)
-            item.size = len(image_pdfs[n])
-
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise OutputError(f"{out_dir.parent}: cannot create the folder ({e.strerror})") from None
+    excluded: set[int] = set()
+    while True:
+        # A record that passed check but cannot be merged (pypdf reads pages lazily) is
+        # left out and named, and the packet laid out again without it: never silently
+        # short of pages.
+        try:
+            _build(case, checked, case_dir, out_dir, excluded, options, moment, password, result)
+            break
+        except _RecordFailed as failed:
+            key = ("records", failed.record_index, "translation" if failed.translation else "file")
+            finding = Finding(
+                "pdf.unmergeable",
+                Severity.ERROR,
+                f"the PDF cannot be merged into the packet: {failed.reason}",
+                "download it again or ask the sender for a new copy",
+                **checked.loaded.where(key),
+            )
+            checked.findings.add(finding)
+            if not options.allow_incomplete:
+                raise BundleRefused(
+                    checked, "a record cannot be merged", ExitCode.FINDINGS
+                ) from None
+            excluded.add(failed.record_index)
+            result.missing.append(f"{finding.message} ({_record_label(case, failed.record_index)})")
+            result.outputs.clear()
+            result.notes.clear()
+    result.out = out_dir
+    return result
+
+
+def _render(options: BundleOptions, fn: Callable[..., T], *args: Any) -> T:
+    """Run a rendering step; a user's templates run in a fresh, bounded child process
+    (a runaway loop or huge output stops at the limit, named in the message)."""
+    if options.templates is None:
+        return fn(*args)
+    try:
+        return run_limited(fn, *args, limits=options.template_limits, fresh=True)
+    except LimitExceeded as e:
+        raise InputError(
+            f"templates in {options.templates}: rendering exceeded the {e.limit} {e.what} limit",
+            hint="check the templates for runaway loops or huge output "
+            "(--template-timeout and --template-memory-mb raise the limits)",
+        ) from None
+    except RuntimeError as e:
+        raise InputError(
+            f"templates in {options.templates}: rendering failed ({e})",
+            hint="check the templates",
+        ) from None
+
+
+def _record_label(case: Case, index: int) -> str:
+    rec = case.records[index]
+    return rec.file or (rec.files[0] if rec.files else f"records[{index}]")
+
+
+class _RecordFailed(Exception):
+    def __init__(self, record_index: int, translation: bool, reason: str) -> None:
+        super().__init__(reason)
+        self.record_index = record_index
+        self.translation = translation
+        self.reason = reason
+
+
+def _build(
+    case: Case,
+    checked: CaseResult,
+    case_dir: Path,
+    out_dir: Path,
+    excluded: set[int],
+    options: BundleOptions,
+    moment: datetime,
+    password: str | None,
+    result: BundleResult,
+) -> None:
+    items = [
+        it for it in _plan_items(case, checked.records, case_dir) if it.record_index not in excluded
+    ]
+    # Scanned images become PDF pages once, here, and are reused below.
+    image_pdfs: dict[int, bytes] = {}
+    for n, item in enumerate(items):
+        if any(f.kind in (FileKind.JPEG, FileKind.PNG, FileKind.TIFF) for f in item.files):
+            try:
+                image_pdfs[n] = _item_pdf(item)
+            except InputError as e:
+                raise _RecordFailed(item.record_index, item.is_translation, e.message) from None
+            item.size = len(image_pdfs[n])
     with AtomicDir(out_dir, force=options.force) as tmp:
-        # Imaging first: the imaging index needs its folders; report pages are filled in
-        # by the front-matter layout below.
         front, volumes = _layout(case, checked, items, options, moment, result, tmp)
-        # ... assemble each volume
         _write_volumes(
             case, items, front, volumes, image_pdfs, options, moment, password, tmp, result
         )
         letter_pdf = render_letter(front.input, options.templates, front.rendered)
-        letter_text = render_letter_text(front.input, options.templates, front.rendered)
+        letter_text = _render(
+            options, render_letter_text, front.input, options.templates, front.rendered
+        )
         _write(tmp, f"{case.case_id}-cover-letter.pdf", letter_pdf, result, encrypt=password)
         _write(tmp, f"{case.case_id}-cover-letter.txt", letter_text.encode("utf-8"), result)
         result.manifest = _manifest(case, checked, items, front, result, moment, options)
         manifest_bytes = (json.dumps(result.manifest, indent=2, ensure_ascii=False) + "\n").encode()
         atomic_write(tmp / "manifest.json", manifest_bytes, force=True)
-    result.out = out_dir
-    return result
 
 
 class BundleRefused(OpinionkitError):
@@ -566,12 +652,12 @@ def _layout(
     if options.max_size:
         # The front matter opens volume 1: measure it (as laid out for one volume) first.
         probe = _front_input(case, checked, items, imaging, report_rel, moment, result, 1)
-        rendered = render_front_matter(probe, templates_dir=options.templates)
+        rendered = _render(options, render_front_matter, probe, options.templates)
         front_size = sum(len(sec.pdf) for sec in rendered.sections)
     volumes, notes = _split_volumes(items, front_size, options.max_size)
     result.notes.extend(notes)
     inp = _front_input(case, checked, items, imaging, report_rel, moment, result, volumes)
-    front = render_front_matter(inp, templates_dir=options.templates)
+    front = _render(options, render_front_matter, inp, options.templates)
     sections = [(sec.title, sec.pdf, sec.pages) for sec in front.sections]
     offset = front.pages
     for item in items:
@@ -660,11 +746,14 @@ def _write_volumes(
     bates = options.bates_start
     for volume in range(1, volumes + 1):
         parts: list[Part] = []
+        owners: list[_Item | None] = []
         if volume == 1:
             parts.extend(Part(title, FRONT_GROUP, pdf) for title, pdf, _ in front.sections)
+            owners.extend(None for _ in front.sections)
         for n, item in enumerate(items):
             if item.volume != volume:
                 continue
+            owners.append(item)
             if n in image_pdfs:
                 parts.append(Part(item.title, item.group, image_pdfs[n]))
             elif len(item.files) == 1 and (path := item.files[0].path) is not None:
@@ -700,15 +789,21 @@ def _write_volumes(
         target = tmp / name
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as fh:
-            assembled = assemble(
-                parts,
-                stamp=vstamp,
-                metadata=metadata,
-                out=fh,
-                first_page_number=printed,
-                total_pages=total,
-                encrypt_password=password,
-            )
+            try:
+                assembled = assemble(
+                    parts,
+                    stamp=vstamp,
+                    metadata=metadata,
+                    out=fh,
+                    first_page_number=printed,
+                    total_pages=total,
+                    encrypt_password=password,
+                )
+            except PartError as e:
+                owner = owners[e.index]
+                if owner is None:
+                    raise
+                raise _RecordFailed(owner.record_index, owner.is_translation, e.message) from None
         for index, what in assembled.dropped:
             result.notes.append(f"{parts[index].title}: {what} not carried into the packet")
         size = target.stat().st_size

@@ -271,12 +271,30 @@ def bundle(
         str | None,
         typer.Option("--today", help="Judge dates against this day (YYYY-MM-DD).", metavar="DATE"),
     ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1, help="Seconds allowed to read one record file.")
+    ] = 30.0,
+    memory_mb: Annotated[
+        int,
+        typer.Option("--memory-mb", min=128, help="Memory allowed to read one record file (MB)."),
+    ] = 1536,
+    template_timeout: Annotated[
+        float,
+        typer.Option("--template-timeout", min=1, help="Seconds allowed to render --templates."),
+    ] = 60.0,
+    template_memory_mb: Annotated[
+        int,
+        typer.Option(
+            "--template-memory-mb", min=256, help="Memory allowed to render --templates (MB)."
+        ),
+    ] = 2048,
 ) -> None:
     """Check each case, then write its packet PDF, cover letter, manifest and imaging."""
     import json
 
     from opinionkit.bundle import BundleOptions, bundle_paths, parse_size
     from opinionkit.check import CheckOptions
+    from opinionkit.inspect.limits import Limits
 
     paths = cases or [Path("case.yaml")]
     limit = _guard(lambda: parse_size(max_size)) if max_size else None
@@ -294,7 +312,12 @@ def bundle(
         bates_prefix=bates,
         bates_start=bates_start,
         dicomdir=dicomdir,
-        check=CheckOptions(profile=profile, today=_parse_day(today)),
+        check=CheckOptions(
+            profile=profile,
+            today=_parse_day(today),
+            limits=Limits(seconds=timeout, memory_mb=memory_mb),
+        ),
+        template_limits=Limits(seconds=template_timeout, memory_mb=template_memory_mb),
     )
     console = Console(highlight=False)
     err = _stderr()

@@ -55,7 +55,9 @@ def read_bytes_limited(path: Path, limit: int, what: str) -> bytes:
     except FileNotFoundError:
         raise InputError(f"{what} {path} does not exist") from None
     except OSError as e:
-        raise InputError(f"{what} {path} cannot be read ({e.strerror or type(e).__name__})") from None
+        raise InputError(
+            f"{what} {path} cannot be read ({e.strerror or type(e).__name__})"
+        ) from None
     if stat.S_ISDIR(st.st_mode):
         raise InputError(f"{what} {path} is a folder, not a file")
     if not stat.S_ISREG(st.st_mode):
@@ -66,7 +68,9 @@ def read_bytes_limited(path: Path, limit: int, what: str) -> bytes:
         with open(path, "rb") as fh:
             return fh.read(limit + 1)
     except OSError as e:
-        raise InputError(f"{what} {path} cannot be read ({e.strerror or type(e).__name__})") from None
+        raise InputError(
+            f"{what} {path} cannot be read ({e.strerror or type(e).__name__})"
+        ) from None
 
 
 def load_case(path: Path | str, *, display: str | None = None) -> LoadedCase:
@@ -77,9 +81,7 @@ def load_case(path: Path | str, *, display: str | None = None) -> LoadedCase:
     try:
         raw = read_bytes_limited(path, MAX_CASE_BYTES, "case file")
     except InputError as e:
-        findings.add(
-            Finding("case.unreadable", Severity.ERROR, e.message, e.hint, file=shown)
-        )
+        findings.add(Finding("case.unreadable", Severity.ERROR, e.message, e.hint, file=shown))
         return LoadedCase(path, shown, None, None, findings, unreadable=True)
     try:
         doc = yamlsafe.parse(raw)
@@ -180,15 +182,38 @@ def _unwrap(annotation: Any) -> Any:
 
 # Words people type for a key, mapped to the key (checked before fuzzy matching).
 SYNONYMS = {
-    "dob": "date_of_birth", "birthdate": "date_of_birth", "birth_date": "date_of_birth",
-    "born": "date_of_birth", "mrn": "mrns", "gender": "sex", "telephone": "phone",
-    "mobile": "phone", "e-mail": "email", "mail": "email", "meds": "medications",
-    "drugs": "medications", "allergy": "allergies", "guardian": "guardians",
-    "parents": "guardians", "parent": "guardians", "doctor": "treating_oncologist",
-    "oncologist": "treating_oncologist", "path": "file", "filename": "file", "pdf": "file",
-    "dir": "folder", "directory": "folder", "question": "primary_question",
-    "diagnosed": "date", "diagnosis_date": "date", "type": "kind", "frequency_per_day": "frequency",
-    "dose_mg": "dose", "gy": "dose_gy", "dose_gray": "dose_gy", "password": "password_env",
+    "dob": "date_of_birth",
+    "birthdate": "date_of_birth",
+    "birth_date": "date_of_birth",
+    "born": "date_of_birth",
+    "mrn": "mrns",
+    "gender": "sex",
+    "telephone": "phone",
+    "mobile": "phone",
+    "e-mail": "email",
+    "mail": "email",
+    "meds": "medications",
+    "drugs": "medications",
+    "allergy": "allergies",
+    "guardian": "guardians",
+    "parents": "guardians",
+    "parent": "guardians",
+    "doctor": "treating_oncologist",
+    "oncologist": "treating_oncologist",
+    "path": "file",
+    "filename": "file",
+    "pdf": "file",
+    "dir": "folder",
+    "directory": "folder",
+    "question": "primary_question",
+    "diagnosed": "date",
+    "diagnosis_date": "date",
+    "type": "kind",
+    "frequency_per_day": "frequency",
+    "dose_mg": "dose",
+    "gy": "dose_gy",
+    "dose_gray": "dose_gy",
+    "password": "password_env",
 }
 
 
@@ -258,11 +283,18 @@ def validation_findings(
             message = f"{yamlsafe.path_str(loc) or 'the file'}: {base}"
             code = f"{prefix}.invalid"
             if etype == "enum" and loaded.doc is not None:
-                expected = [c.strip(" '") for c in str(err.get("ctx", {}).get("expected", "")).replace(" or ", ", ").split(",")]
+                expected = [
+                    c.strip(" '")
+                    for c in str(err.get("ctx", {}).get("expected", ""))
+                    .replace(" or ", ", ")
+                    .split(",")
+                ]
                 typed = _value_at(loaded.doc.data, loc)
                 guess = _suggest(typed, expected) if isinstance(typed, str) else None
                 if guess:
-                    message = f"{yamlsafe.path_str(loc)}: not a known value — did you mean '{guess}'?"
+                    message = (
+                        f"{yamlsafe.path_str(loc)}: not a known value — did you mean '{guess}'?"
+                    )
                     hint = "allowed: " + ", ".join(expected)
                 else:
                     message = f"{yamlsafe.path_str(loc)}: not a known value"

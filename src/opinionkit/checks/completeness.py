@@ -78,8 +78,12 @@ def _received(case: Case, kinds: set[RecordKind]) -> list[int]:
     ]
 
 
-@rule("patient-contact", "patient name and date of birth, and a phone, e-mail or address "
-      "(option address: true also requires the postal address)", address=str)
+@rule(
+    "patient-contact",
+    "patient name and date of birth, and a phone, e-mail or address "
+    "(option address: true also requires the postal address)",
+    address=str,
+)
 def _patient_contact(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     p = case.patient
     gaps = []
@@ -90,8 +94,11 @@ def _patient_contact(case: Case, opts: dict[str, Any], today: date) -> list[Gap]
     return gaps
 
 
-@rule("guardian", "a parent or guardian with a phone or e-mail "
-      "(option when: minor (default) or always)", when=str)
+@rule(
+    "guardian",
+    "a parent or guardian with a phone or e-mail (option when: minor (default) or always)",
+    when=str,
+)
 def _guardian(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     if opts.get("when", "minor") == "minor" and case.age_on(today) >= 18:
         return []
@@ -117,7 +124,12 @@ def _insurance(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
 def _treating(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     d = case.care_team.treating_oncologist
     if not (d.phone or d.fax or d.email):
-        return [Gap(("care_team", "treating_oncologist"), "no phone, fax or e-mail for the treating oncologist")]
+        return [
+            Gap(
+                ("care_team", "treating_oncologist"),
+                "no phone, fax or e-mail for the treating oncologist",
+            )
+        ]
     return []
 
 
@@ -178,8 +190,11 @@ def _plan(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     return [Gap(("treatment",))]
 
 
-@rule("treatment-history", "every systemic therapy has dates; every radiation course dates, "
-      "dose and fractions; at least one entry unless the plan is the only treatment")
+@rule(
+    "treatment-history",
+    "every systemic therapy has dates; every radiation course dates, "
+    "dose and fractions; at least one entry unless the plan is the only treatment",
+)
 def _history(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     t = case.treatment
     gaps: list[Gap] = []
@@ -190,14 +205,26 @@ def _history(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
             gaps.append(Gap(("treatment", "systemic", i), "a systemic therapy has no start date"))
     for i, r in enumerate(t.radiation):
         if r.start is None or r.dose_gy is None or r.fractions is None:
-            gaps.append(Gap(("treatment", "radiation", i), "a radiation course lacks dates, dose or fractions"))
+            gaps.append(
+                Gap(
+                    ("treatment", "radiation", i),
+                    "a radiation course lacks dates, dose or fractions",
+                )
+            )
     return gaps
 
 
-@rule("medications", "medications listed (or explicitly 'none'), each with dose, unit and frequency")
+@rule(
+    "medications", "medications listed (or explicitly 'none'), each with dose, unit and frequency"
+)
 def _medications(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     if case.medications is None:
-        return [Gap(("medications",), "there is no medications: list (write 'medications: none' if none)")]
+        return [
+            Gap(
+                ("medications",),
+                "there is no medications: list (write 'medications: none' if none)",
+            )
+        ]
     # Per-medication gaps (dose, unit, frequency) are consistency findings of their own.
     return []
 
@@ -208,7 +235,9 @@ def _english(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     for i, r in enumerate(case.records):
         lang = (r.language or "en").strip().lower()
         if lang not in ("en", "eng", "english", "en-us", "en-gb") and not r.translation:
-            gaps.append(Gap(("records", i, "language"), "a record is not in English and has no translation"))
+            gaps.append(
+                Gap(("records", i, "language"), "a record is not in English and has no translation")
+            )
     return gaps
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
 
-from opinionkit.errors import LimitExceeded
+from opinionkit.errors import InputError, LimitExceeded, OpinionkitError
 
 T = TypeVar("T")
 
@@ -44,7 +44,20 @@ def _vm_size_bytes() -> int:
     return 0
 
 
+def _silence() -> None:
+    """The child's own stdout/stderr go nowhere: a library's diagnostics (a Rust panic
+    backtrace, a warning quoting file bytes) never reach the terminal or a log."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 1)
+        os.dup2(null, 2)
+        os.close(null)
+    except OSError:
+        pass
+
+
 def _child(conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    _silence()
     try:
         import resource
 
@@ -60,6 +73,8 @@ def _child(conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple
         result = ("memory", None)
     except RecursionError:
         result = ("error", "RecursionError")
+    except OpinionkitError as e:  # our own messages carry no patient data: keep them
+        result = ("opinionkit", (e.message, e.hint))
     except BaseException as e:
         result = ("error", type(e).__name__)
     try:
@@ -141,6 +156,8 @@ def _collect(conn: Any, limits: Limits) -> Any:
         return LimitExceeded("memory", f"{limits.memory_mb} MB")
     if status == "error":
         return RuntimeError(str(value))
+    if status == "opinionkit":
+        return InputError(value[0], hint=value[1])
     return value
 
 
@@ -152,13 +169,15 @@ def _reap(conn: Any, proc: Any) -> None:
     proc.close()
 
 
-def run_limited(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
+def run_limited(fn: Callable[..., T], *args: Any, limits: Limits, fresh: bool = False) -> T:
     """Call ``fn(*args)`` in a bounded child process and return its (picklable) result.
 
     Raises :class:`LimitExceeded` when the child runs out of time or memory or dies, and
-    :class:`RuntimeError` naming the exception type when ``fn`` raised.
+    :class:`RuntimeError` naming the exception type when ``fn`` raised. ``fresh`` starts
+    the child as a new interpreter (``spawn``) instead of a fork: needed for libraries that
+    hold threads and locks (Typst), slower to start (about half a second).
     """
-    ctx = _fork_context()
+    ctx = multiprocessing.get_context("spawn") if fresh else _fork_context()
     if ctx is None or not limits.enabled:
         return fn(*args)
     recv, send = ctx.Pipe(duplex=False)
@@ -187,4 +206,6 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: Limits) -> T:
         raise LimitExceeded("memory", f"{limits.memory_mb} MB")
     if status == "error":
         raise RuntimeError(str(value))
+    if status == "opinionkit":
+        raise InputError(value[0], hint=value[1])
     return value  # type: ignore[no-any-return]

@@ -175,6 +175,32 @@ class AssembleResult:
     """Hex of the first trailer /ID entry."""
 
 
+class PartError(InputError):
+    """One part cannot be read or merged; ``index`` says which (the message names its file)."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+@contextmanager
+def quiet_pypdf() -> Iterator[None]:
+    """Keep pypdf's warnings (which may quote bytes of a record) out of every log.
+
+    pypdf logs repairs through the ``pypdf`` logger; with no handler configured, Python
+    would print them on stderr. Inside this block they go nowhere."""
+    import logging
+
+    log = logging.getLogger("pypdf")
+    saved = (log.propagate, list(log.handlers))
+    log.propagate = False
+    log.handlers = [logging.NullHandler()]
+    try:
+        yield
+    finally:
+        log.propagate, log.handlers = saved[0], saved[1]
+
+
 # --------------------------------------------------------------------------- helpers
 
 
@@ -208,7 +234,7 @@ def _open_reader(part: Part, index: int) -> Iterator[PdfReader]:
         try:
             fh = part.source.open("rb")
         except OSError as exc:
-            raise InputError(f"{part.label(index)}: cannot open: {exc.strerror}") from None
+            raise PartError(index, f"{part.label(index)}: cannot open: {exc.strerror}") from None
     try:
         try:
             reader = PdfReader(fh, strict=False)
@@ -216,12 +242,12 @@ def _open_reader(part: Part, index: int) -> Iterator[PdfReader]:
                 ok = reader.decrypt(part.password or "")
                 if not ok:
                     what = "wrong password" if part.password else "encrypted, needs a password"
-                    raise InputError(f"{part.label(index)}: {what}")
+                    raise PartError(index, f"{part.label(index)}: {what}")
         except InputError:
             raise
         except _READ_ERRORS as exc:
-            raise InputError(
-                f"{part.label(index)}: not a readable PDF ({type(exc).__name__})"
+            raise PartError(
+                index, f"{part.label(index)}: not a readable PDF ({type(exc).__name__})"
             ) from None
         yield reader
     finally:
@@ -502,6 +528,28 @@ def assemble(
     Raises :class:`~opinionkit.errors.InputError` naming the part for a source that cannot
     be read or decrypted.
     """
+    with quiet_pypdf():
+        return _assemble(
+            parts,
+            stamp=stamp,
+            metadata=metadata,
+            out=out,
+            first_page_number=first_page_number,
+            total_pages=total_pages,
+            encrypt_password=encrypt_password,
+        )
+
+
+def _assemble(
+    parts: Sequence[Part],
+    *,
+    stamp: StampSpec,
+    metadata: Mapping[str, str],
+    out: BinaryIO,
+    first_page_number: int = 1,
+    total_pages: int | None = None,
+    encrypt_password: str | None = None,
+) -> AssembleResult:
     writer = PdfWriter()
     result_parts: list[PartPages] = []
     dropped: list[tuple[int, str]] = []
@@ -537,8 +585,8 @@ def assemble(
             except InputError:
                 raise
             except _READ_ERRORS as exc:
-                raise InputError(
-                    f"{part.label(index)}: damaged PDF ({type(exc).__name__})"
+                raise PartError(
+                    index, f"{part.label(index)}: damaged PDF ({type(exc).__name__})"
                 ) from None
         count = len(writer.pages) - start
         printed_start = first_page_number + start

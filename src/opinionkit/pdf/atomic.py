@@ -100,6 +100,36 @@ def atomic_write(
         raise
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove what a killed run (SIGKILL, power loss) left beside ``name``: temporary
+    folders of processes that no longer exist, and an old copy kept during the swap."""
+    try:
+        siblings = list(parent.iterdir())
+    except OSError:
+        return
+    for sibling in siblings:
+        if sibling.name.startswith(f".{name}.tmp-"):
+            pid_text = sibling.name[len(f".{name}.tmp-") :].split("-", 1)[0]
+            if pid_text.isdigit() and not _pid_alive(int(pid_text)):
+                shutil.rmtree(sibling, ignore_errors=True)
+        elif sibling.name.startswith(f".{name}.old-"):
+            if _exists(parent / name):
+                shutil.rmtree(sibling, ignore_errors=True)
+            else:  # killed between the two renames: put the earlier output back
+                with contextlib.suppress(OSError):
+                    os.rename(sibling, parent / name)
+
+
 class AtomicDir:
     """Context manager building an output folder that appears complete or not at all."""
 
@@ -113,8 +143,11 @@ class AtomicDir:
         if not self.force and _exists(self.path):
             raise OutputExistsError(str(self.path))
         parent = self.path.parent if str(self.path.parent) else Path(".")
+        _remove_stale(parent, self.path.name)
         try:
-            self.tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.tmp-"))
+            self.tmp = Path(
+                tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.tmp-{os.getpid()}-")
+            )
             os.chmod(self.tmp, self.mode)
         except OSError as exc:
             raise OutputError(f"{self.path}: cannot write: {exc.strerror}") from None
