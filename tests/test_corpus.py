@@ -100,7 +100,7 @@ PASSWORDS = {
     "pdfjs__saslprep-r6.pdf": "S\u00aaSL\u00adprep",
 }
 
-IDENTITY = {"identity.not-found", "identity.not-verifiable"}
+IDENTITY = {"identity.not-found", "identity.not-verifiable", "identity.partial"}
 CASE_HEAD = """schema_version: 1
 case_id: CORPUS-1
 profile: adult-general

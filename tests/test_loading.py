@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from opinionkit.errors import ProfileError
 from opinionkit.findings import Severity
 from opinionkit.loading import load_case
 from opinionkit.profiles import load_profile, shipped
-from opinionkit.errors import ProfileError
 
 BASE = (Path(__file__).parent / "cases" / "base" / "case.yaml").read_bytes()
 
@@ -29,7 +29,9 @@ def test_base_case_is_valid(tmp_path: Path) -> None:
 
 def test_identifiers_kept_exactly(tmp_path: Path) -> None:
     p = tmp_path / "case.yaml"
-    p.write_bytes(BASE.replace(b'mrn: "00123"', b"mrn: 00123").replace(b"case_id: TEST-001", b"case_id: NO"))
+    p.write_bytes(
+        BASE.replace(b'mrn: "00123"', b"mrn: 00123").replace(b"case_id: TEST-001", b"case_id: NO")
+    )
     case = load_case(p).case
     assert case is not None
     assert case.patient.mrns[0].mrn == "00123"
@@ -46,14 +48,19 @@ def test_unknown_key_with_suggestion(tmp_path: Path) -> None:
 
 
 def test_missing_required_section(tmp_path: Path) -> None:
-    text = BASE.decode().replace("care_team:\n  treating_oncologist:\n    name: Dr. Omar Fictus\n"
-                                 "    facility: Riverbend General Hospital\n    phone: 555-0101\n", "")
+    text = BASE.decode().replace(
+        "care_team:\n  treating_oncologist:\n    name: Dr. Omar Fictus\n"
+        "    facility: Riverbend General Hospital\n    phone: 555-0101\n",
+        "",
+    )
     assert ("schema.missing", "care_team", 3) in _load(tmp_path, text)
 
 
 def test_all_problems_in_one_pass(tmp_path: Path) -> None:
     text = BASE.decode().replace("date: 2026-06-02\n  symptoms", "date: 02/06/2026\n  symptoms")
-    text = text.replace("    dose: 8\n", "    dose: eight\n").replace("  sex: female", "  sex: femal")
+    text = text.replace("    dose: 8\n", "    dose: eight\n").replace(
+        "  sex: female", "  sex: femal"
+    )
     got = _load(tmp_path, text)
     assert {k for _, k, _ in got} == {"diagnosis.date", "medications[0].dose", "patient.sex"}
 
@@ -93,14 +100,18 @@ def test_shipped_profiles_load() -> None:
 
 def test_custom_profile_errors_name_file_and_line(tmp_path: Path) -> None:
     p = tmp_path / "office.yaml"
-    p.write_text("id: office\ntitle: Office\nrequirements:\n"
-                 "  - {id: a, check: records, kind: pathology-report, level: required, label: L, hint: H}\n"
-                 "  - {id: b, check: telepathy, level: required, label: L, hint: H}\n")
+    p.write_text(
+        "id: office\ntitle: Office\nrequirements:\n"
+        "  - {id: a, check: records, kind: pathology-report, level: required, label: L, hint: H}\n"
+        "  - {id: b, check: telepathy, level: required, label: L, hint: H}\n"
+    )
     with pytest.raises(ProfileError) as info:
         load_profile(p)
     assert "office.yaml:5" in info.value.message and "telepathy" in info.value.message
-    p.write_text("id: office\ntitle: Office\nrequirements:\n"
-                 "  - {id: a, check: records, kind: pathologyreport, level: required, label: L, hint: H}\n")
+    p.write_text(
+        "id: office\ntitle: Office\nrequirements:\n"
+        "  - {id: a, check: records, kind: pathologyreport, level: required, label: L, hint: H}\n"
+    )
     with pytest.raises(ProfileError):
         load_profile(p)
 
@@ -110,7 +121,9 @@ def test_custom_profile_errors_name_file_and_line(tmp_path: Path) -> None:
 LINES = BASE.decode().splitlines(keepends=True)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     st.lists(
         st.tuples(

@@ -14,7 +14,12 @@ from opinionkit.yamlsafe import Pos, YamlProblem, parse
 def test_scalars_stay_exactly_as_typed() -> None:
     doc = parse(b"mrn: 00123\nflag: NO\nempty:\nq: 'null'\nn: ~\nf: 1.50\nd: 2024-01-05\n")
     assert doc.data == {
-        "mrn": "00123", "flag": "NO", "empty": None, "q": "null", "n": None, "f": "1.50",
+        "mrn": "00123",
+        "flag": "NO",
+        "empty": None,
+        "q": "null",
+        "n": None,
+        "f": "1.50",
         "d": "2024-01-05",
     }
 
@@ -36,7 +41,7 @@ def test_positions_for_keys_and_items() -> None:
         (b"a: !!python/object/apply:os.system ['true']\n", "yaml.tag", 1),
         (b"a: 1\nb: 2\na: 3\n", "yaml.duplicate-key", 3),
         (b"---\na: 1\n---\nb: 2\n", "yaml.multiple-documents", 3),
-        (b"a: [1, 2\n", "yaml.syntax", 2),
+        (b"a: [1, 2\n", "yaml.syntax", 1),  # where the bracket opened,
         (b"a:\n\t- b\n", "yaml.syntax", 2),
         (b"a: 1\n\xff\xfe: 2\n", "yaml.encoding", 2),
         (b"a: \x00\n", "yaml.encoding", None),

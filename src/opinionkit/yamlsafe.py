@@ -214,7 +214,10 @@ def parse(raw: bytes) -> YamlDoc:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         what = e.problem or e.context or "invalid YAML"
-        if e.context and e.context_mark is not None and "end of stream" in (e.problem or ""):
+        problem = e.problem or ""
+        if e.context and e.context_mark is not None and (
+            "end of stream" in problem or "<stream end>" in problem
+        ):
             # An unclosed quote or bracket: the useful place is where it was opened.
             mark = e.context_mark
             opened = "a quote" if "quoted" in e.context else "a bracket or block"

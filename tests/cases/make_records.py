@@ -65,8 +65,11 @@ def scan_jpeg(path: Path) -> None:
 
 
 def encrypted(path: Path, password: str) -> None:
+    """AES draws random IVs, so an encrypted fixture is never byte-stable: keep it once made."""
     from pypdf import PdfReader, PdfWriter
 
+    if path.exists():
+        return
     w = PdfWriter(clone_from=PdfReader(io.BytesIO(text_pdf(report(NAME, DOB, MRN, "CT CHEST")))))
     w.encrypt(user_password=password, owner_password=None, algorithm="AES-256")
     w._ID = None

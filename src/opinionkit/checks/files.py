@@ -22,7 +22,7 @@ from opinionkit.inspect.filetype import FileKind, Sniffed, extension_matches, sn
 from opinionkit.inspect.identity import Identity, dicom_evidence, text_evidence
 from opinionkit.inspect.images import ImageInfo, inspect_image
 from opinionkit.inspect.limits import Limits
-from opinionkit.inspect.pdf import PdfInfo, inspect_pdf
+from opinionkit.inspect.pdf import MAX_TEXT_PAGES, PdfInfo, inspect_pdf
 from opinionkit.loading import LoadedCase
 from opinionkit.models import Case, Record, RecordKind, RecordStatus
 
@@ -543,7 +543,23 @@ def _identity_from_text(
     loaded: LoadedCase, fi: FileInfo, key: tuple[str | int, ...], who: Identity, info: PdfInfo
 ) -> Iterator[Finding]:
     rel = fi.rel
-    if info.text_pages == 0:
+    if info.text_checked < info.pages:
+        why = (
+            f"(at most {MAX_TEXT_PAGES} pages are read)"
+            if info.text_checked >= MAX_TEXT_PAGES
+            else "within the time limit"
+        )
+        yield _f(
+            loaded,
+            "identity.partial",
+            Severity.WARNING,
+            f"only the first {info.text_checked} of {info.pages} pages were read for the "
+            f"identity check {why}",
+            key,
+            rel,
+            "look through the remaining pages yourself, or raise --timeout",
+        )
+    if info.text_pages == 0 and info.text_checked:
         yield _f(
             loaded,
             "identity.not-verifiable",
