@@ -68,7 +68,7 @@ def encrypted(path: Path, password: str) -> None:
     """AES draws random IVs, so an encrypted fixture is never byte-stable: keep it once made."""
     from pypdf import PdfReader, PdfWriter
 
-    if path.exists():
+    if path.exists() and b"/Encrypt" in path.read_bytes():
         return
     w = PdfWriter(clone_from=PdfReader(io.BytesIO(text_pdf(report(NAME, DOB, MRN, "CT CHEST")))))
     w.encrypt(user_password=password, owner_password=None, algorithm="AES-256")
@@ -98,7 +98,8 @@ def main() -> None:
     ):
         dob = "05/06/2011" if folder.startswith("minor") else DOB
         own(folder, "pathology.pdf", "SURGICAL PATHOLOGY REPORT", dob)
-        own(folder, "ct-report.pdf", "CT CHEST WITH CONTRAST", dob)
+        if folder not in ("encrypted", "password"):  # those are written encrypted below
+            own(folder, "ct-report.pdf", "CT CHEST WITH CONTRAST", dob)
     # DICOM: the case's own study, and a study of another patient
     dicom_series(
         HERE / "dicom-other-patient" / "records" / "ct-own", "Testperson^Ada", "00123", "19700506"
