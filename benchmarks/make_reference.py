@@ -27,7 +27,37 @@ from opinionkit.pdf.images import images_to_pdf
 
 HERE = Path(__file__).resolve().parent
 SCAN_PAGES = (60, 15, 58, 44, 52, 60, 38, 55, 47, 60, 41, 57, 50, 53)  # 690 scanned pages
-WORDS = ["specimen", "margin", "carcinoma", "lymph", "node", "biopsy", "immunohistochemistry", "positive", "negative", "grade", "stage", "tumour", "resection", "frozen", "section", "staining", "cytology", "report", "clinical", "history", "diagnosis", "microscopic", "macroscopic", "description", "consistent", "with", "invasive", "ductal", "lobular"]
+WORDS = [
+    "specimen",
+    "margin",
+    "carcinoma",
+    "lymph",
+    "node",
+    "biopsy",
+    "immunohistochemistry",
+    "positive",
+    "negative",
+    "grade",
+    "stage",
+    "tumour",
+    "resection",
+    "frozen",
+    "section",
+    "staining",
+    "cytology",
+    "report",
+    "clinical",
+    "history",
+    "diagnosis",
+    "microscopic",
+    "macroscopic",
+    "description",
+    "consistent",
+    "with",
+    "invasive",
+    "ductal",
+    "lobular",
+]
 
 
 def _typed_report(rng: random.Random, pages: int, landscape: bool) -> bytes:
