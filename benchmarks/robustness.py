@@ -137,7 +137,7 @@ def case_files(tally: Tally, work: Path, fuzz: int) -> None:
         try:
             result = check_case(target, CheckOptions(files=False))
             messages = " ".join(f.message + (f.hint or "") for f in result.findings)
-        except Exception:  # noqa: BLE001 - this is what is being counted
+        except Exception:
             crash, messages = True, ""
         tally.add(
             "mutated case files (in-process)",
@@ -247,7 +247,7 @@ def interrupts(tally: Tally, work: Path) -> None:
         while time.monotonic() < deadline and not any(".tmp-" in p.name for p in folder.iterdir()):
             time.sleep(0.02)
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=60)
+        _stdout, stderr = proc.communicate(timeout=60)
         if sig == signal.SIGKILL:
             run(["bundle", str(case), "--out", str(out), "--force", "--today", "2026-11-24"])
             before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
