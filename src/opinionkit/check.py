@@ -6,7 +6,7 @@ print. The CLI and the reporters sit on top.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -103,6 +103,34 @@ def resolve_profile(
     return load_profile(name), notes
 
 
+def _placeholders(loaded: LoadedCase) -> list[Finding]:
+    """Values still reading TODO (as `opinionkit init` writes them) are not information."""
+    out: list[Finding] = []
+    if loaded.doc is None:
+        return out
+
+    def walk(value: object, path: tuple[str | int, ...]) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, (*path, i))
+        elif isinstance(value, str) and value.strip().upper().startswith("TODO"):
+            out.append(
+                Finding(
+                    "value.placeholder",
+                    Severity.ERROR,
+                    "this value is still a TODO placeholder",
+                    "fill it in, or remove the line if it does not apply",
+                    **loaded.where(path),
+                )
+            )
+
+    walk(loaded.doc.data, ())
+    return out
+
+
 def check_case(
     path: Path | str, options: CheckOptions | None = None, *, display: str | None = None
 ) -> CaseResult:
@@ -135,6 +163,7 @@ def check_case(
                 **loaded.where(("profile",) if case.profile else ("patient", "date_of_birth")),
             )
         )
+    loaded.findings.extend(_placeholders(loaded))
     loaded.findings.extend(check_completeness(loaded, profile, today))
     loaded.findings.extend(check_consistency(loaded, profile, today))
     if options.files:
@@ -144,6 +173,26 @@ def check_case(
     return result
 
 
-def check_paths(paths: Iterable[Path | str], options: CheckOptions | None = None) -> CheckResult:
-    """Check several case files; one bad file never stops the others."""
-    return CheckResult([check_case(p, options) for p in paths])
+def check_paths(
+    paths: Iterable[Path | str],
+    options: CheckOptions | None = None,
+    *,
+    jobs: int = 1,
+    on_result: Callable[[int, CaseResult], None] | None = None,
+) -> CheckResult:
+    """Check several case files, ``jobs`` at a time; one bad file never stops the others.
+
+    ``on_result(index, result)`` is called as each case finishes (in any order when
+    ``jobs`` > 1); the returned results are in input order.
+    """
+    from opinionkit.batch import run_cases
+
+    items = [Path(p) for p in paths]
+    results: list[CaseResult | None] = [None] * len(items)
+    for i, _path, result, error in run_cases(check_case, items, (options,), jobs):
+        if error is not None:  # only a bad --profile raises: the same for every case
+            raise error
+        results[i] = result
+        if on_result is not None:
+            on_result(i, result)
+    return CheckResult([r for r in results if r is not None])

@@ -510,6 +510,12 @@ class Case(Model):
     physical_materials: list[PhysicalMaterial] = Field(default_factory=list)
     sender: Sender = Field(default_factory=Sender)
 
+    @field_validator("records", "guardians", "physical_materials", mode="before")
+    @classmethod
+    def _empty_list(cls, v: Any) -> Any:
+        # `records:` with only commented examples under it (as `opinionkit init` writes)
+        return [] if v is None else v
+
     @field_validator("schema_version")
     @classmethod
     def _version(cls, v: int) -> int:
