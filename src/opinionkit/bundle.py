@@ -910,26 +910,30 @@ def bundle_paths(
     paths: list[Path],
     options: BundleOptions,
     on_result: Callable[[Path, BundleResult | None, OpinionkitError | None], None] | None = None,
+    *,
+    jobs: int = 1,
 ) -> list[tuple[Path, BundleResult | None, OpinionkitError | None]]:
-    """Bundle several cases; one failure never stops the others.
+    """Bundle several cases, ``jobs`` at a time; one failure never stops the others.
 
     With more than one case, ``options.out`` is a parent folder and each case goes to
-    ``<out>/<case_id>-packet``.
+    ``<out>/<case_id>-packet``. Results come back in input order; ``on_result`` is called
+    as each case finishes.
     """
-    results: list[tuple[Path, BundleResult | None, OpinionkitError | None]] = []
-    for path in paths:
-        opts = options
-        if len(paths) > 1:
-            opts = _per_case_options(options, path)
-        try:
-            res: BundleResult | None = bundle_case(path, opts)
-            err: OpinionkitError | None = None
-        except OpinionkitError as e:
-            res, err = None, e
-        results.append((path, res, err))
+    from opinionkit.batch import run_cases
+
+    results: list[tuple[Path, BundleResult | None, OpinionkitError | None] | None] = [None] * len(
+        paths
+    )
+    for i, path, res, err in run_cases(bundle_one, paths, (options, len(paths) > 1), jobs):
+        results[i] = (path, res, err)
         if on_result:
             on_result(path, res, err)
-    return results
+    return [r for r in results if r is not None]
+
+
+def bundle_one(path: Path, options: BundleOptions, many: bool = False) -> BundleResult:
+    """One case of a batch (``many``: the output goes to ``<out>/<case_id>-packet``)."""
+    return bundle_case(path, _per_case_options(options, path) if many else options)
 
 
 def _per_case_options(options: BundleOptions, path: Path) -> BundleOptions:

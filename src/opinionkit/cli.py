@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -76,6 +77,30 @@ def _guard(fn: Callable[[], T]) -> T:
 class OutputFormat(str, Enum):
     text = "text"
     json = "json"
+    jsonl = "jsonl"
+
+
+JOBS_HELP = "Cases worked on at once, in separate processes (default 1)."
+
+
+@contextmanager
+def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
+    """A Rich progress bar on stderr at a terminal; nothing in scripts."""
+    if not enabled or total < 2 or not sys.stderr.isatty():
+        yield lambda: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=_stderr(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("cases", total=total)
+        yield lambda: bar.advance(task)
 
 
 def _version(value: bool) -> None:
@@ -135,6 +160,7 @@ def check(
     max_file_mb: Annotated[
         int, typer.Option("--max-file-mb", min=1, help="Largest record file accepted (MB).")
     ] = 200,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help=JOBS_HELP)] = 1,
 ) -> None:
     """Report what is missing or wrong in one or more case files."""
     from opinionkit.check import CheckOptions, check_paths
@@ -149,10 +175,23 @@ def check(
         limits=Limits(seconds=timeout, memory_mb=memory_mb),
         max_file_mb=max_file_mb,
     )
-    result = _guard(lambda: check_paths(paths, options))
+    import json
+
+    from opinionkit.report import case_to_dict
+
+    with _progress(len(paths), output_format is OutputFormat.text) as tick:
+
+        def done(index: int, case: Any) -> None:
+            tick()
+            if output_format is OutputFormat.jsonl:  # one line per case, as each finishes
+                line = {"index": index, **case_to_dict(case, strict)}
+                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+
+        result = _guard(lambda: check_paths(paths, options, jobs=jobs, on_result=done))
     if output_format is OutputFormat.json:
         sys.stdout.write(to_json(result, strict) + "\n")
-    else:
+    elif output_format is OutputFormat.text:
         render_text(result, Console(highlight=False), strict)
     raise typer.Exit(int(result.exit_code(strict)))
 
@@ -288,6 +327,7 @@ def bundle(
             "--template-memory-mb", min=256, help="Memory allowed to render --templates (MB)."
         ),
     ] = 2048,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help=JOBS_HELP)] = 1,
 ) -> None:
     """Check each case, then write its packet PDF, cover letter, manifest and imaging."""
     import json
@@ -322,7 +362,24 @@ def bundle(
     console = Console(highlight=False)
     err = _stderr()
 
+    def case_doc(path: Path, res: Any, error: OpinionkitError | None) -> dict[str, Any]:
+        return {
+            "file": str(path),
+            "exit_code": int(error.exit_code) if error else 0,
+            "out": str(res.out) if res and res.out else None,
+            "pages": res.pages if res else None,
+            "volumes": res.volumes if res else None,
+            "outputs": [o.__dict__ for o in res.outputs] if res else [],
+            "notes": res.notes if res else [],
+            "error": error.message if error else None,
+        }
+
     def report(path: Path, res: object, error: OpinionkitError | None) -> None:
+        tick()
+        if output_format is OutputFormat.jsonl:
+            sys.stdout.write(json.dumps(case_doc(path, res, error), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+            return
         if output_format is OutputFormat.json:
             return
         from opinionkit.bundle import BundleRefused, BundleResult
@@ -352,31 +409,222 @@ def bundle(
             if error.hint:
                 err.print(f"  [green]→ {_escape(error.hint)}[/]")
 
-    results = _guard(lambda: bundle_paths(paths, options, report))
+    with _progress(len(paths), output_format is OutputFormat.text) as tick:
+        results = _guard(lambda: bundle_paths(paths, options, report, jobs=jobs))
     codes = [int(e.exit_code) if e else 0 for _, _, e in results]
     if output_format is OutputFormat.json:
         doc = {
             "schema": "opinionkit.bundle/1",
             "tool": {"name": "opinionkit", "version": __version__},
-            "cases": [
-                {
-                    "file": str(p),
-                    "exit_code": code,
-                    "out": str(r.out) if r and r.out else None,
-                    "pages": r.pages if r else None,
-                    "volumes": r.volumes if r else None,
-                    "outputs": [o.__dict__ for o in r.outputs] if r else [],
-                    "notes": r.notes if r else [],
-                    "error": e.message if e else None,
-                }
-                for (p, r, e), code in zip(results, codes, strict=True)
-            ],
+            "cases": [case_doc(p, r, e) for p, r, e in results],
         }
         sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    elif len(results) > 1:
+    elif output_format is OutputFormat.text and len(results) > 1:
         ok = sum(1 for c in codes if c == 0)
         console.print(f"[bold]{len(results)} cases: {ok} bundled, {len(results) - ok} not[/]")
     raise typer.Exit(max(codes, default=0))
+
+
+@app.command()
+def init(
+    folder: Annotated[
+        Path, typer.Argument(help="Folder for the new case (created if needed).")
+    ] = Path("."),
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", help="adult-general, paediatric, ...")
+    ] = None,
+    case_id: Annotated[
+        str | None,
+        typer.Option("--case-id", help="Short id for file names (never the patient's name)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="The patient's legal name.")] = None,
+    date_of_birth: Annotated[
+        str | None, typer.Option("--dob", help="Date of birth, YYYY-MM-DD.", metavar="DATE")
+    ] = None,
+    sender: Annotated[
+        str | None,
+        typer.Option(
+            "--sender", help="Who signs the letters: patient, guardian, referring-doctor."
+        ),
+    ] = None,
+    interactive: Annotated[
+        bool | None,
+        typer.Option("--ask/--no-ask", help="Ask for missing answers (default: at a terminal)."),
+    ] = None,
+) -> None:
+    """Start a case folder: a commented case.yaml, record folders and the schema."""
+    from opinionkit.profiles import shipped
+    from opinionkit.scaffold import InitAnswers, init_case
+
+    ask = sys.stdin.isatty() if interactive is None else interactive
+    if ask:
+        profile = profile or typer.prompt(
+            f"Profile ({', '.join(shipped())})", default="adult-general"
+        )
+        case_id = case_id or typer.prompt("Case id (for file names, e.g. DOE-001)")
+        name = name or typer.prompt("Patient's legal name")
+        date_of_birth = date_of_birth or typer.prompt("Date of birth (YYYY-MM-DD)")
+        default_sender = "guardian" if profile == "paediatric" else "patient"
+        sender = sender or typer.prompt(
+            "Who signs the letters (patient, guardian, referring-doctor)", default=default_sender
+        )
+    profile = profile or "adult-general"
+    answers = InitAnswers(
+        profile=profile,
+        case_id=case_id or "CASE-001",
+        name=name or "TODO",
+        date_of_birth=date_of_birth or "TODO",
+        sender_role=sender or ("guardian" if profile == "paediatric" else "patient"),
+    )
+    if answers.sender_role not in ("patient", "guardian", "referring-doctor"):
+        _fail(ExitCode.USAGE, "--sender is one of patient, guardian, referring-doctor")
+    result = _guard(lambda: init_case(folder, answers))
+    console = Console(highlight=False)
+    console.print(f"[bold green]✓[/] new case in {_escape(str(result.folder))}")
+    for p in result.created:
+        console.print(f"    {_escape(str(p))}")
+    console.print(
+        f"  next: fill in {_escape(str(folder / 'case.yaml'))} (its comments show every "
+        f"section), put the records in {_escape(str(folder / 'records'))}, then run "
+        f"[bold]opinionkit check {_escape(str(folder / 'case.yaml'))}[/]"
+    )
+
+
+@app.command()
+def schema(
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+) -> None:
+    """Print the JSON Schema of the case file (for editors and other tools)."""
+    import json
+
+    from opinionkit.pdf.atomic import atomic_write
+    from opinionkit.schema import case_schema
+
+    text = json.dumps(case_schema(), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    _guard(lambda: atomic_write(out, text.encode(), force=True, mode=0o644))
+
+
+@app.command()
+def request(
+    case: Annotated[Path, typer.Argument(help="The case file.")] = Path("case.yaml"),
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Output folder (default ./<case_id>-requests)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing folder.")] = False,
+    profile: Annotated[
+        str | None, typer.Option("--profile", "-p", help="Profile name or file.")
+    ] = None,
+    today: Annotated[
+        str | None,
+        typer.Option("--today", help="Judge dates against this day (YYYY-MM-DD).", metavar="DATE"),
+    ] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
+    ] = OutputFormat.text,
+) -> None:
+    """Write records-request letters and release authorisations for what is missing."""
+    import json
+
+    from opinionkit.check import CheckOptions, check_case
+    from opinionkit.requests import plan_requests, write_requests
+
+    checked = _guard(
+        lambda: check_case(case, CheckOptions(profile=profile, today=_parse_day(today)))
+    )
+    if checked.unreadable or checked.loaded is None or checked.loaded.case is None:
+        _fail(
+            ExitCode.INPUT,
+            f"{case}: the case file could not be read",
+            "run opinionkit check on it to see why",
+        )
+    case_id = checked.loaded.case.case_id
+    target = out or Path.cwd() / f"{case_id}-requests"
+    if not plan_requests(checked):
+        if output_format is OutputFormat.text:
+            Console(highlight=False).print(
+                "[bold green]✓[/] nothing is missing or requested: no letters to write"
+            )
+        else:
+            sys.stdout.write(
+                json.dumps(
+                    {
+                        "schema": "opinionkit.requests/1",
+                        "case_id": case_id,
+                        "requests": [],
+                        "files": [],
+                    }
+                )
+                + "\n"
+            )
+        raise typer.Exit(0)
+    result = _guard(lambda: write_requests(checked, target, force=force))
+    if output_format is not OutputFormat.text:
+        sys.stdout.write((target / "requests.json").read_text())
+        raise typer.Exit(0)
+    console = Console(highlight=False)
+    console.print(f"[bold green]✓[/] {len(result.requests)} request(s) in {_escape(str(target))}")
+    for r in result.requests:
+        console.print(f"  [bold]{_escape(r.facility)}[/]: {len(r.items)} item(s)")
+        for item in r.items:
+            console.print(f"    - {_escape(item.what)}")
+    console.print(
+        "  next: sign each authorisation, send it with its letter; when records "
+        "arrive, add them under records: (status: received) and run check again"
+    )
+
+
+@app.command()
+def export(
+    case: Annotated[Path, typer.Argument(help="The case file.")] = Path("case.yaml"),
+    fhir: Annotated[
+        bool, typer.Option("--fhir", help="A FHIR R4 collection Bundle shaped after mCODE.")
+    ] = False,
+    manifest: Annotated[
+        Path | None,
+        typer.Option("--manifest", help="A bundle's manifest.json: adds packet page ranges."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing file.")] = False,
+) -> None:
+    """Export the case for other systems (FHIR R4)."""
+    import json
+
+    from opinionkit.check import CheckOptions, check_case
+    from opinionkit.fhir import export_fhir
+    from opinionkit.pdf.atomic import atomic_write
+
+    if not fhir:
+        _fail(ExitCode.USAGE, "say which export: --fhir")
+    checked = _guard(lambda: check_case(case, CheckOptions()))
+    if checked.unreadable or checked.loaded is None or checked.loaded.case is None:
+        _fail(
+            ExitCode.INPUT,
+            f"{case}: the case file could not be read",
+            "run opinionkit check on it to see why",
+        )
+    data = None
+    if manifest is not None:
+        try:
+            data = json.loads(manifest.read_text(encoding="utf-8"))
+            if data.get("schema") != "opinionkit.manifest/1":
+                raise ValueError
+        except (OSError, ValueError, AttributeError):
+            _fail(ExitCode.INPUT, f"{manifest}: not an opinionkit manifest.json")
+    doc = export_fhir(checked, data)
+    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        _guard(lambda: atomic_write(out, text.encode(), force=force))
+    raise typer.Exit(0)
 
 
 def main() -> None:

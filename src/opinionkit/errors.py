@@ -40,6 +40,18 @@ class OpinionkitError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Subclasses take other constructor arguments; rebuild from the state instead, so
+        # an error can travel back from a worker process (``--jobs``).
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[OpinionkitError], state: dict[str, object]) -> OpinionkitError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, state.get("message"))
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(OpinionkitError):
     exit_code = ExitCode.USAGE

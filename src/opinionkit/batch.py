@@ -1,0 +1,55 @@
+"""Many cases at once: ``jobs`` worker processes, results in input order or as they finish.
+
+Workers are fresh interpreters (``spawn``): Typst, used by ``bundle``, cannot run in a
+fork of a process that already used it, and each worker's own record inspection still
+forks its bounded children. One failing case never stops the others: a worker returns
+the exception (an :class:`OpinionkitError`) instead of raising it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any, TypeVar
+
+from opinionkit.errors import OpinionkitError
+
+T = TypeVar("T")
+Outcome = tuple[int, Path, Any, OpinionkitError | None]
+"""(index in the input, path, result or None, error or None)."""
+
+
+def _call(
+    fn: Callable[..., T], path: Path, args: tuple[Any, ...]
+) -> tuple[T | None, OpinionkitError | None]:
+    try:
+        return fn(path, *args), None
+    except OpinionkitError as e:
+        return None, e
+
+
+def run_cases(
+    fn: Callable[..., T], paths: Sequence[Path], args: tuple[Any, ...] = (), jobs: int = 1
+) -> Iterator[Outcome]:
+    """Yield one outcome per case as it finishes (in input order when ``jobs`` is 1)."""
+    if jobs <= 1 or len(paths) <= 1:
+        for i, path in enumerate(paths):
+            result, error = _call(fn, path, args)
+            yield i, path, result, error
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures: dict[Future[tuple[Any, OpinionkitError | None]], tuple[int, Path]] = {
+            pool.submit(_call, fn, path, args): (i, path) for i, path in enumerate(paths)
+        }
+        try:
+            for future in as_completed(futures):
+                i, path = futures[future]
+                result, error = future.result()
+                yield i, path, result, error
+        except KeyboardInterrupt:
+            for f in futures:
+                f.cancel()
+            raise
