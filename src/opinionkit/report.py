@@ -142,7 +142,9 @@ def _render_case(case: CaseResult, console: Console, strict: bool) -> None:
                 message.append(f"  [{f.path}]", style="dim")
             parts: list[Text | Padding] = [head, Padding(message, (0, 0, 0, 6), expand=False)]
             if f.hint:
-                parts.append(Padding(Text(f"→ {f.hint}", style="green"), (0, 0, 0, 6), expand=False))
+                parts.append(
+                    Padding(Text(f"→ {f.hint}", style="green"), (0, 0, 0, 6), expand=False)
+                )
             console.print(Group(*parts))
     console.print(_verdict(case, strict))
 

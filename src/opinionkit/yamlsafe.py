@@ -215,8 +215,10 @@ def parse(raw: bytes) -> YamlDoc:
         mark = e.problem_mark or e.context_mark
         what = e.problem or e.context or "invalid YAML"
         problem = e.problem or ""
-        if e.context and e.context_mark is not None and (
-            "end of stream" in problem or "<stream end>" in problem
+        if (
+            e.context
+            and e.context_mark is not None
+            and ("end of stream" in problem or "<stream end>" in problem)
         ):
             # An unclosed quote or bracket: the useful place is where it was opened.
             mark = e.context_mark

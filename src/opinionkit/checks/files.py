@@ -216,7 +216,9 @@ class _Inspector:
                 if kind is FileKind.PDF:
                     key = ("pdf", str(path), password)
                     job: tuple[Any, tuple[Any, ...]] = (
-                        pdf_mod._inspect, (str(path), password, self.limits.seconds))
+                        pdf_mod._inspect,
+                        (str(path), password, self.limits.seconds),
+                    )
                 elif kind in (FileKind.JPEG, FileKind.PNG, FileKind.TIFF):
                     key = ("image", str(path), None)
                     job = (images_mod._inspect, (str(path),))
