@@ -131,3 +131,17 @@ def test_real_subprocess_no_traceback() -> None:
         timeout=60,
     )
     assert version.stdout.startswith("opinionkit ")
+
+
+def test_every_command_and_option_is_documented_in_the_readme() -> None:
+    import typer.main
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    command = typer.main.get_command(app)
+    assert command.commands  # type: ignore[attr-defined]
+    for name, sub in command.commands.items():  # type: ignore[attr-defined]
+        assert f"opinionkit {name}" in readme, name
+        for param in sub.params:
+            for opt in param.opts:
+                if opt.startswith("--") and opt not in ("--help",):
+                    assert opt in readme, f"{name} {opt}"

@@ -86,3 +86,25 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
         timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # the installed wheel renders a packet with its own (packaged) templates
+    out = tmp_path / "packet"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opinionkit",
+            "bundle",
+            str(case),
+            "--out",
+            str(out),
+            "--today",
+            "2026-11-24",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (out / "TEST-001-packet.pdf").is_file()
