@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rich.console import Console, Group
-from rich.padding import Padding
+from rich.console import Console
 from rich.text import Text
 
 from opinionkit import __version__
@@ -140,13 +139,19 @@ def _render_case(case: CaseResult, console: Console, strict: bool) -> None:
             message = Text(f.message)
             if f.path and f.path not in f.message:
                 message.append(f"  [{f.path}]", style="dim")
-            parts: list[Text | Padding] = [head, Padding(message, (0, 0, 0, 6), expand=False)]
+            console.print(head)
+            _indented(console, message)
             if f.hint:
-                parts.append(
-                    Padding(Text(f"→ {f.hint}", style="green"), (0, 0, 0, 6), expand=False)
-                )
-            console.print(Group(*parts))
+                _indented(console, Text(f"→ {f.hint}", style="green"))
     console.print(_verdict(case, strict))
+
+
+def _indented(console: Console, text: Text, indent: int = 6) -> None:
+    """Print ``text`` wrapped to the console, every line indented, no trailing padding."""
+    width = max(20, console.width - indent)
+    for line in text.wrap(console, width):
+        line.rstrip()
+        console.print(Text(" " * indent) + line, soft_wrap=True)
 
 
 def _verdict(case: CaseResult, strict: bool) -> Text:
