@@ -83,6 +83,33 @@ class OutputFormat(str, Enum):
 JOBS_HELP = "Cases worked on at once, in separate processes (default 1)."
 
 
+# Options shared by several commands (one definition, one help text).
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        "-p",
+        help="Profile name (see `opinionkit profiles`) or profile file; "
+        "overrides the case file's profile:.",
+    ),
+]
+TodayOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--today",
+        help="Judge dates against this day (YYYY-MM-DD) instead of today.",
+        metavar="DATE",
+    ),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=1, help="Seconds allowed to read one record file.")
+]
+MemoryOpt = Annotated[
+    int, typer.Option("--memory-mb", min=128, help="Memory allowed to read one record file (MB).")
+]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help=JOBS_HELP)]
+
+
 @contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     """A Rich progress bar on stderr at a terminal; nothing in scripts."""
@@ -127,40 +154,20 @@ def check(
         list[Path] | None,
         typer.Argument(help="Case files to check (default: ./case.yaml).", show_default=False),
     ] = None,
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            "--profile",
-            "-p",
-            help="Profile name (see `opinionkit profiles`) or profile file; "
-            "overrides the case file's profile:.",
-        ),
-    ] = None,
+    profile: ProfileOpt = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
     ] = OutputFormat.text,
     strict: Annotated[
         bool, typer.Option("--strict", help="Warnings fail too (exit code 1).")
     ] = False,
-    today: Annotated[
-        str | None,
-        typer.Option(
-            "--today",
-            help="Judge dates against this day (YYYY-MM-DD) instead of today.",
-            metavar="DATE",
-        ),
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=1, help="Seconds allowed to read one record file.")
-    ] = 30.0,
-    memory_mb: Annotated[
-        int,
-        typer.Option("--memory-mb", min=128, help="Memory allowed to read one record file (MB)."),
-    ] = 1536,
+    today: TodayOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    memory_mb: MemoryOpt = 1536,
     max_file_mb: Annotated[
         int, typer.Option("--max-file-mb", min=1, help="Largest record file accepted (MB).")
     ] = 200,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help=JOBS_HELP)] = 1,
+    jobs: JobsOpt = 1,
 ) -> None:
     """Report what is missing or wrong in one or more case files."""
     from opinionkit.check import CheckOptions, check_paths
@@ -248,10 +255,7 @@ def bundle(
             help="Bundle a case that has errors; the cover letter lists what is missing.",
         ),
     ] = False,
-    profile: Annotated[
-        str | None,
-        typer.Option("--profile", "-p", help="Profile name or file (overrides the case file)."),
-    ] = None,
+    profile: ProfileOpt = None,
     templates: Annotated[
         Path | None,
         typer.Option(
@@ -306,17 +310,9 @@ def bundle(
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
     ] = OutputFormat.text,
-    today: Annotated[
-        str | None,
-        typer.Option("--today", help="Judge dates against this day (YYYY-MM-DD).", metavar="DATE"),
-    ] = None,
-    timeout: Annotated[
-        float, typer.Option("--timeout", min=1, help="Seconds allowed to read one record file.")
-    ] = 30.0,
-    memory_mb: Annotated[
-        int,
-        typer.Option("--memory-mb", min=128, help="Memory allowed to read one record file (MB)."),
-    ] = 1536,
+    today: TodayOpt = None,
+    timeout: TimeoutOpt = 30.0,
+    memory_mb: MemoryOpt = 1536,
     template_timeout: Annotated[
         float,
         typer.Option("--template-timeout", min=1, help="Seconds allowed to render --templates."),
@@ -327,7 +323,7 @@ def bundle(
             "--template-memory-mb", min=256, help="Memory allowed to render --templates (MB)."
         ),
     ] = 2048,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help=JOBS_HELP)] = 1,
+    jobs: JobsOpt = 1,
 ) -> None:
     """Check each case, then write its packet PDF, cover letter, manifest and imaging."""
     import json
@@ -430,9 +426,7 @@ def init(
     folder: Annotated[
         Path, typer.Argument(help="Folder for the new case (created if needed).")
     ] = Path("."),
-    profile: Annotated[
-        str | None, typer.Option("--profile", "-p", help="adult-general, paediatric, ...")
-    ] = None,
+    profile: ProfileOpt = None,
     case_id: Annotated[
         str | None,
         typer.Option("--case-id", help="Short id for file names (never the patient's name)."),
@@ -517,13 +511,8 @@ def request(
         typer.Option("--out", "-o", help="Output folder (default ./<case_id>-requests)."),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing folder.")] = False,
-    profile: Annotated[
-        str | None, typer.Option("--profile", "-p", help="Profile name or file.")
-    ] = None,
-    today: Annotated[
-        str | None,
-        typer.Option("--today", help="Judge dates against this day (YYYY-MM-DD).", metavar="DATE"),
-    ] = None,
+    profile: ProfileOpt = None,
+    today: TodayOpt = None,
     output_format: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
     ] = OutputFormat.text,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,10 +108,9 @@ def run_many(
         for fn, args in jobs:
             try:
                 out.append(run_limited(fn, *args, limits=limits))
-            except (LimitExceeded, RuntimeError) as e:
+            except (LimitExceeded, RuntimeError, InputError) as e:
                 out.append(e)
         return out
-    import time
 
     workers = workers or max(1, min(os.cpu_count() or 1, 8))
     results: list[Any] = [None] * len(jobs)
@@ -121,12 +121,7 @@ def run_many(
             while pending and len(running) < workers:
                 i = pending.pop(0)
                 fn, args = jobs[i]
-                recv, send = ctx.Pipe(duplex=False)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    proc = ctx.Process(target=_child, args=(send, limits, fn, args), daemon=True)
-                    proc.start()
-                send.close()
+                recv, proc = _start(ctx, limits, fn, args)
                 running[recv] = (i, proc, time.monotonic() + limits.seconds)
             now = time.monotonic()
             timeout = max(0.0, min(d for _, _, d in running.values()) - now)
@@ -180,6 +175,23 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: Limits, fresh: bool = 
     ctx = multiprocessing.get_context("spawn") if fresh else _fork_context()
     if ctx is None or not limits.enabled:
         return fn(*args)
+    recv, proc = _start(ctx, limits, fn, args)
+    try:
+        if not recv.poll(limits.seconds):
+            result: Any = LimitExceeded("time", f"{limits.seconds:g} s")
+        else:
+            result = _collect(recv, limits)
+    finally:
+        _reap(recv, proc)
+    if isinstance(result, LimitExceeded | RuntimeError | InputError):
+        raise result
+    return result  # type: ignore[no-any-return]
+
+
+def _start(
+    ctx: Any, limits: Limits, fn: Callable[..., Any], args: tuple[Any, ...]
+) -> tuple[Any, Any]:
+    """Start ``fn(*args)`` in a bounded child; return (receiving end, process)."""
     recv, send = ctx.Pipe(duplex=False)
     with warnings.catch_warnings():
         # Python 3.12+ warns that forking a multi-threaded process may deadlock; the child
@@ -188,24 +200,4 @@ def run_limited(fn: Callable[..., T], *args: Any, limits: Limits, fresh: bool = 
         proc = ctx.Process(target=_child, args=(send, limits, fn, args), daemon=True)
         proc.start()
     send.close()
-    try:
-        if not recv.poll(limits.seconds):
-            raise LimitExceeded("time", f"{limits.seconds:g} s")
-        try:
-            status, value = recv.recv()
-        except (EOFError, OSError):
-            # The child died without answering: killed by RLIMIT_CPU, or by the kernel.
-            raise LimitExceeded("memory", f"{limits.memory_mb} MB") from None
-    finally:
-        recv.close()
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
-        proc.close()
-    if status == "memory":
-        raise LimitExceeded("memory", f"{limits.memory_mb} MB")
-    if status == "error":
-        raise RuntimeError(str(value))
-    if status == "opinionkit":
-        raise InputError(value[0], hint=value[1])
-    return value  # type: ignore[no-any-return]
+    return recv, proc
