@@ -691,6 +691,7 @@ def _front_input(
         )
         for it in items
     ]
+    order = {kind.heading: kind.order for kind in RecordKind}
     for info in checked.records:
         rec = info.record
         if rec.status is RecordStatus.REQUESTED:
@@ -708,6 +709,9 @@ def _front_input(
                     translated=bool(rec.translation),
                 )
             )
+    # requested records take their place in reviewer order (after the enclosed ones of
+    # their category); the sort is stable, so enclosed records keep their order
+    enclosures.sort(key=lambda e: (order.get(e.category, 99), e.status != "enclosed"))
     studies: list[ImagingStudy] = []
     for im in imaging:
         rec = case.records[im.record_index]
