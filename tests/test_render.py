@@ -220,3 +220,23 @@ def test_letter_alone_and_requested_records() -> None:
 def test_environment_is_cached_per_template_folder(tmp_path: Path) -> None:
     assert environment(None) is environment(None)
     assert environment(tmp_path) is not environment(None)
+
+
+def test_letter_keeps_lists_and_contacts_on_their_own_lines() -> None:
+    c = case()
+    data = c.model_dump()
+    data["request"]["questions"] = ["First further question?", "Second further question?"]
+    data["guardians"] = [
+        {
+            "name": "Bea Guardian",
+            "relationship": "mother",
+            "phone": "555-0102",
+            "legal_authority": True,
+        }
+    ]
+    lines = [
+        ln.strip() for ln in text_of(render_letter(inp(Case.model_validate(data)))).splitlines()
+    ]
+    assert "Further questions:" in lines
+    assert any(ln.endswith("First further question?") and ln[0].isdigit() for ln in lines)
+    assert any(ln.startswith("Mother:") for ln in lines)  # not run on after the oncologist
