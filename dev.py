@@ -36,8 +36,16 @@ def ensure_venv() -> Path:
         venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
     print("installing opinionkit and its test tools into .venv ...", file=sys.stderr)
     subprocess.run(
-        [str(_python()), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "-e", f"{ROOT}[test]"],
+        [
+            str(_python()),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-e",
+            f"{ROOT}[test]",
+        ],
         check=True,
     )
     STAMP.write_text(want)
@@ -56,8 +64,17 @@ def main(argv: list[str]) -> int:
         if check.returncode != 0:
             return check.returncode
         return subprocess.run(
-            [str(py), "-m", "opinionkit", "bundle", str(example / "case.yaml"),
-             "--out", str(out), "--force", *rest]
+            [
+                str(py),
+                "-m",
+                "opinionkit",
+                "bundle",
+                str(example / "case.yaml"),
+                "--out",
+                str(out),
+                "--force",
+                *rest,
+            ]
         ).returncode
     if task == "test":
         py = ensure_venv()

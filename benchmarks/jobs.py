@@ -37,15 +37,29 @@ def main() -> int:
             dst = work / f"case{i:02d}"
             shutil.copytree(ROOT / "examples" / EXAMPLES[i % 3], dst)
             text = (dst / "case.yaml").read_text()
-            (dst / "case.yaml").write_text(re.sub(r"case_id: \S+", f"case_id: J-{i:03d}", text, count=1))
+            (dst / "case.yaml").write_text(
+                re.sub(r"case_id: \S+", f"case_id: J-{i:03d}", text, count=1)
+            )
             cases.append(str(dst / "case.yaml"))
         times: dict[str, list[float]] = {}
         for _ in range(args.runs):
             for cmd in ("check", "bundle"):
                 for jobs in (1, 2):
                     extra = ["--out", str(work / "out"), "--force"] if cmd == "bundle" else []
-                    argv = [sys.executable, "-m", "opinionkit", cmd, *cases, *extra, "--jobs",
-                            str(jobs), "--format", "json", "--today", "2026-11-24"]
+                    argv = [
+                        sys.executable,
+                        "-m",
+                        "opinionkit",
+                        cmd,
+                        *cases,
+                        *extra,
+                        "--jobs",
+                        str(jobs),
+                        "--format",
+                        "json",
+                        "--today",
+                        "2026-11-24",
+                    ]
                     start = time.perf_counter()
                     proc = subprocess.run(argv, capture_output=True, env=env)
                     elapsed = time.perf_counter() - start
@@ -57,7 +71,9 @@ def main() -> int:
     for k, v in med.items():
         print(f"{k:18} {v:6.2f} s")
     for cmd in ("check", "bundle"):
-        print(f"{cmd}: speed-up from 1 to 2 jobs {med[f'{cmd} --jobs 1'] / med[f'{cmd} --jobs 2']:.2f}x")
+        print(
+            f"{cmd}: speed-up from 1 to 2 jobs {med[f'{cmd} --jobs 1'] / med[f'{cmd} --jobs 2']:.2f}x"
+        )
     return 0
 
 

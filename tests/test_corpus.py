@@ -158,11 +158,14 @@ def test_every_corpus_file_gets_its_finding(tmp_path: Path) -> None:
     wrong = {}
     for name, want in EXPECTED.items():
         got = codes[name] - IDENTITY
-        if (want is None and any(
-            f.severity is Severity.ERROR
-            for f in result.findings
-            if f.path == f"records/{name}" and f.code not in IDENTITY
-        )) or (want is not None and want not in got):
+        if (
+            want is None
+            and any(
+                f.severity is Severity.ERROR
+                for f in result.findings
+                if f.path == f"records/{name}" and f.code not in IDENTITY
+            )
+        ) or (want is not None and want not in got):
             wrong[name] = (want, sorted(got))
     assert not wrong, wrong
     assert int(result.exit_code()) == 1
