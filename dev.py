@@ -26,7 +26,7 @@ def _python() -> Path:
 
 
 def ensure_venv() -> Path:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs on whatever python3 is installed
         sys.exit("opinionkit needs Python 3.11 or newer")
     want = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
     if STAMP.exists() and STAMP.read_text() == want and _python().exists():
