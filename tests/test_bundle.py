@@ -283,8 +283,11 @@ def test_allow_incomplete_lists_what_is_missing_in_the_letter(tmp_path: Path) ->
     letter = " ".join(PdfReader(packet(res)).pages[0].extract_text().split())
     assert "This packet is incomplete" in letter
     assert "missing pathology report" in letter
-    # the other patient's CT is not a record to leave out silently: it is listed as a problem
-    assert "may belong to another patient" in letter
+    # the other patient's CT is listed as a problem and never enclosed
+    assert "may belong to another patient" in letter and "left out of this packet" in letter
+    assert "records/outside-ct.pdf" not in {i["path"] for i in res.manifest["inputs"]}
+    packet_text = " ".join(p.extract_text() for p in PdfReader(packet(res)).pages)
+    assert "Martin Hale" not in packet_text and "LK-009921" not in packet_text
 
 
 def test_encryption_takes_the_password_from_the_environment(tmp_path: Path) -> None:
@@ -464,3 +467,12 @@ def test_environment_is_not_read_from_the_process_when_given(tmp_path: Path) -> 
     os.environ.pop("OPINIONKIT_PASSWORD", None)
     with pytest.raises(UsageError, match="OPINIONKIT_PASSWORD"):
         bundle_case(EXAMPLES / "paediatric-all" / "case.yaml", opts(tmp_path / "p", encrypt=True))
+
+
+def test_another_patients_dicom_is_never_copied(tmp_path: Path) -> None:
+    res = bundle_case(
+        CASES / "dicom-other-patient" / "case.yaml", opts(tmp_path / "p", allow_incomplete=True)
+    )
+    sources = {f["source"] for im in res.manifest["imaging"] for f in im["files"]}
+    assert sources and all(s.startswith("records/ct-own/") for s in sources)
+    assert any("left out of this packet" in m for m in res.missing)

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -303,14 +304,32 @@ def _stamp_left(case: Case) -> str:
     )
 
 
+WRONG_PATIENT = {"identity.mismatch", "identity.dicom-mismatch"}
+
+
 def _missing_items(result: CaseResult) -> list[str]:
     """Plain-language list of what the case lacks (errors), for an incomplete packet."""
     out: list[str] = []
     for f in result.findings.sorted():
         if f.severity is Severity.ERROR:
             where = f" ({f.path})" if f.path else ""
-            out.append(f"{f.message}{where}")
+            left_out = " — left out of this packet" if f.code in WRONG_PATIENT else ""
+            out.append(f"{f.message}{where}{left_out}")
     return out
+
+
+def _withhold_wrong_patient(checked: CaseResult) -> None:
+    """A file that may be another patient's never goes into the packet, not even with
+    --allow-incomplete: it is marked unusable (and listed in the letter)."""
+    for f in checked.findings:
+        if f.code not in WRONG_PATIENT or not f.key or f.path is None:
+            continue
+        m = re.match(r"records\[(\d+)\]", f.key)
+        if m is None or int(m.group(1)) >= len(checked.records):
+            continue
+        for fi in checked.records[int(m.group(1))].files:
+            if fi.rel == f.path:
+                fi.path = None
 
 
 # --------------------------------------------------------------------------- imaging
@@ -472,6 +491,7 @@ def bundle_case(path: Path | str, options: BundleOptions | None = None) -> Bundl
     password = _password(options, environ)
     moment = _generated(case, environ)
     result.missing = _missing_items(checked) if errors else []
+    _withhold_wrong_patient(checked)
 
     case_dir = checked.path.parent
     out_dir = Path(options.out) if options.out else Path.cwd() / f"{case.case_id}-packet"
