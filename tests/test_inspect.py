@@ -134,6 +134,20 @@ def test_an_unlisted_mrn_next_to_the_patients_name_and_dob_is_not_a_mismatch() -
     assert text_evidence("MRN: 55555 page 2", ADA).verdict == "mismatch"
 
 
+def test_a_facility_mrn_beside_the_patients_name_alone_is_not_a_mismatch() -> None:
+    assert text_evidence("Patient: Ada Testperson   MRN: 55555", ADA).verdict == "match"
+    assert text_evidence("Patient: Bruno Otherman   MRN: 55555", ADA).verdict == "mismatch"
+
+
+def test_dicom_with_the_right_name_and_an_imaging_centre_id_is_not_a_mismatch(
+    tmp_path: Path,
+) -> None:
+    _write_dicom(tmp_path, "Testperson^Ada", "IMG-99", "", "7", 1)
+    assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "weak"
+    _write_dicom(tmp_path / "x", "", "IMG-99", "", "7", 1)
+    assert dicom_evidence(inspect_dicom_folder(tmp_path / "x"), ADA).verdict == "mismatch"
+
+
 def test_unlabelled_dates_and_prose_are_not_identity_claims() -> None:
     ev = text_evidence("Biopsy on 2026-06-02. Patient: 54-year-old woman with cough.", ADA)
     assert ev.verdict == "none"

@@ -573,12 +573,12 @@ def _identity_from_text(
         )
         return
     texts = [(n, t) for n, t in enumerate(info.page_texts, start=1) if t.strip()]
-    # MRNs printed on pages that name the patient (name and DOB) are the patient's too:
+    # MRNs printed on pages that name the patient (name or DOB) are the patient's too:
     # a facility's own number that the case file does not list.
     known: set[str] = set()
     for _, text in texts:
         ev = text_evidence(text, who)
-        if ev.name and ev.dob:
+        if ev.name or ev.dob:
             known |= ev.unknown_mrns
     found_any = False
     mismatch_pages: list[int] = []

@@ -236,8 +236,9 @@ def text_evidence(
             other_names = True
 
     # An MRN from a facility the case does not list is only suspicious when nothing on
-    # the page names the patient; a page with the right name and DOB is the patient's.
-    other_mrns = bool(unknown) and not (name and dob)
+    # the page names the patient: next to the patient's name or date of birth it is most
+    # likely that facility's own number (other_dobs / other_names catch a different person).
+    other_mrns = bool(unknown) and not (name or dob)
     return TextEvidence(name, dob, mrn, other_dobs, other_mrns, other_names, unknown)
 
 
@@ -272,8 +273,9 @@ def dicom_evidence(folder: DicomFolder, who: Identity) -> DicomEvidence:
     ids = {_norm_id(i) for i in folder.patient_ids}
     id_ok = bool(ids & who.mrn_keys)
     id_bad = bool(ids - who.mrn_keys)
-    # An ID from an imaging centre the case does not list is not, alone, a mismatch.
-    id_mismatch = id_bad and not (name_ok and dob_ok)
+    # An ID from an imaging centre the case does not list is not, alone, a mismatch: it is
+    # one when neither the name nor the birth date says the study is the patient's.
+    id_mismatch = id_bad and not (name_ok or dob_ok)
     if name_bad or dob_bad or id_mismatch:
         return DicomEvidence("mismatch", name_bad, id_mismatch, dob_bad)
     if name_ok and (dob_ok or id_ok):
