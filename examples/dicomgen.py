@@ -7,6 +7,7 @@ ID and birth date exactly as a hospital CD would.
 
 from __future__ import annotations
 
+import io
 import math
 from datetime import date
 from pathlib import Path
@@ -100,7 +101,12 @@ def write_study(
             ds.WindowWidth = 1600
             ds.PixelData = _pixels(size, study_no * 10 + s_no, i)
             path = folder / f"SE{s_no:02d}" / f"IM{i:04d}"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            ds.save_as(path, enforce_file_format=True)
+            buf = io.BytesIO()
+            ds.save_as(buf, enforce_file_format=True)
+            data = buf.getvalue()
+            # Rewrite only when the bytes differ, so repeated runs leave files untouched.
+            if not (path.is_file() and path.read_bytes() == data):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
             written.append(path)
     return written

@@ -202,6 +202,12 @@ def test_dicom_folder_is_summarised(tmp_path: Path) -> None:
     assert dicom_evidence(folder, ADA).verdict == "match"
 
 
+def test_dicom_names_with_one_of_two_surnames_match(tmp_path: Path) -> None:
+    tomas = Identity("Tomás Ferrer Vidal", date(1964, 8, 19), ("00482913",))
+    _write_dicom(tmp_path, "FERRER^TOMAS", "00482913", "19640819", "7", 1)
+    assert dicom_evidence(inspect_dicom_folder(tmp_path), tomas).verdict == "match"
+
+
 def test_dicom_of_another_patient_is_a_mismatch(tmp_path: Path) -> None:
     _write_dicom(tmp_path, "Otherman^Bruno", "77881", "19581211", "7", 1)
     assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "mismatch"

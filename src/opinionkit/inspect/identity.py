@@ -259,14 +259,13 @@ def dicom_evidence(folder: DicomFolder, who: Identity) -> DicomEvidence:
     words = set(who.name_words)
     if who.preferred_name:
         words.add(fold(who.preferred_name))
-    family = who.name_words[-1] if who.name_words else ""
     name_ok = name_bad = False
     for n in folder.patient_names:
-        got = _dicom_name_words(n)
-        if family in got and got & (words - {family}):
-            name_ok = True
-        elif not got & words or family not in got:
-            name_bad = True
+        shared = _dicom_name_words(n) & words
+        if len(shared) >= 2 or (len(words) == 1 and shared):
+            name_ok = True  # e.g. FERRER^TOMAS for Tomás Ferrer Vidal
+        elif not shared:
+            name_bad = True  # no word of the patient's name at all
     dob_text = who.date_of_birth.strftime("%Y%m%d")
     dob_ok = dob_text in folder.birth_dates
     dob_bad = any(d != dob_text for d in folder.birth_dates)
