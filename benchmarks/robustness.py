@@ -31,7 +31,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from test_hostile import BAD_YAML, SECRETS, TOKENS, make_case, report_pdf  # noqa: E402
+from test_hostile import (  # noqa: E402
+    BAD_YAML,
+    SECRETS,
+    TOKENS,
+    _slow_case,
+    make_case,
+    report_pdf,
+)
 
 CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
 ENV = {**os.environ, "SOURCE_DATE_EPOCH": "1790000000"}
@@ -212,15 +219,8 @@ def templates(tally: Tally, work: Path) -> None:
 
 
 def interrupts(tally: Tally, work: Path) -> None:
-    from pypdf import PdfWriter
-
     folder = work / "slow"
-    case = make_case(folder, [{"kind": "lab-report", "title": "Long", "file": "records/long.pdf"}])
-    writer = PdfWriter()
-    for _ in range(3000):
-        writer.add_blank_page(612, 792)
-    with open(folder / "records" / "long.pdf", "wb") as fh:
-        writer.write(fh)
+    case = _slow_case(folder)
     out = folder / "out"
     run(["bundle", str(case), "--out", str(out), "--today", "2026-11-24"])
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
