@@ -74,3 +74,9 @@ def test_examples_generator_is_deterministic(tmp_path: Path) -> None:
     after = {p: p.read_bytes() for p in EXAMPLES.glob("*/records/**/*") if p.is_file()}
     assert before.keys() == after.keys()
     assert all(before[p] == after[p] for p in before)
+
+
+def test_a_requested_record_is_reported_as_outstanding() -> None:
+    result = check_case(EXAMPLES / "sarcoma-adult" / "case.yaml", CheckOptions(today=TODAY))
+    outstanding = [f for f in result.findings if f.code == "record.outstanding"]
+    assert [(f.key, f.severity) for f in outstanding] == [("records[11].status", Severity.INFO)]

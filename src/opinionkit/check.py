@@ -18,6 +18,7 @@ from opinionkit.errors import ExitCode, OpinionkitError
 from opinionkit.findings import Finding, Findings, Severity
 from opinionkit.inspect.limits import Limits
 from opinionkit.loading import LoadedCase, load_case
+from opinionkit.models import RecordStatus
 from opinionkit.profiles import DEFAULT_PROFILE, Profile, load_profile
 
 PAEDIATRIC = "paediatric"
@@ -131,6 +132,24 @@ def _placeholders(loaded: LoadedCase) -> list[Finding]:
     return out
 
 
+def _outstanding(loaded: LoadedCase) -> list[Finding]:
+    """Records asked for and not received yet (status: requested): a reminder, not a fault."""
+    case = loaded.case
+    assert case is not None
+    return [
+        Finding(
+            "record.outstanding",
+            Severity.INFO,
+            "requested, not received yet",
+            "when it arrives, add its file and remove status: requested "
+            "(opinionkit request writes the letters)",
+            **loaded.where(("records", i, "status")),
+        )
+        for i, rec in enumerate(case.records)
+        if rec.status is RecordStatus.REQUESTED
+    ]
+
+
 def check_case(
     path: Path | str, options: CheckOptions | None = None, *, display: str | None = None
 ) -> CaseResult:
@@ -164,6 +183,7 @@ def check_case(
             )
         )
     loaded.findings.extend(_placeholders(loaded))
+    loaded.findings.extend(_outstanding(loaded))
     loaded.findings.extend(check_completeness(loaded, profile, today))
     loaded.findings.extend(check_consistency(loaded, profile, today))
     if options.files:
