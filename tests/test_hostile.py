@@ -28,7 +28,7 @@ from typer.testing import CliRunner
 from opinionkit.bundle import BundleOptions, BundleRefused, bundle_case
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.cli import app
-from opinionkit.errors import InputError, OutputError
+from opinionkit.errors import InputError, LimitExceeded, OutputError
 from opinionkit.inspect.limits import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -644,3 +644,26 @@ def test_input_error_messages_name_the_file_not_the_content(tmp_path: Path) -> N
     assert_no_leak(f.message, f.hint or "")
     with pytest.raises(InputError):
         raise InputError("x")
+
+
+def test_a_merge_that_never_ends_is_stopped_at_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The merge runs in-process (pure-Python pypdf): a watchdog bounds it."""
+    import opinionkit.bundle as b
+
+    def forever(*a: Any, **k: Any) -> None:
+        while True:
+            time.sleep(0.01)
+
+    monkeypatch.setattr(b, "assemble", forever)
+    case = make_case(tmp_path / "c")
+    opts = BundleOptions(
+        out=tmp_path / "o", check=CheckOptions(today=TODAY, limits=Limits(seconds=1))
+    )
+    started = time.monotonic()
+    with pytest.raises(LimitExceeded) as info:
+        bundle_case(case, opts)
+    assert time.monotonic() - started < 30
+    assert "writing the packet" in info.value.message and info.value.exit_code == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]

@@ -15,13 +15,17 @@ The folder is built beside the target and swapped in complete (see
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import hashlib
 import io
 import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -505,7 +509,10 @@ def bundle_case(path: Path | str, options: BundleOptions | None = None) -> Bundl
         # left out and named, and the packet laid out again without it: never silently
         # short of pages.
         try:
-            _build(case, checked, case_dir, out_dir, excluded, options, moment, password, result)
+            with _watchdog(_build_seconds(checked, options)):
+                _build(
+                    case, checked, case_dir, out_dir, excluded, options, moment, password, result
+                )
             break
         except _RecordFailed as failed:
             key = ("records", failed.record_index, "translation" if failed.translation else "file")
@@ -547,6 +554,45 @@ def _render(options: BundleOptions, fn: Callable[..., T], *args: Any) -> T:
             f"templates in {options.templates}: rendering failed ({e})",
             hint="check the templates",
         ) from None
+
+
+def _build_seconds(checked: CaseResult, options: BundleOptions) -> float:
+    """Time allowed to write one packet: the per-file limit for every file, plus one."""
+    files = sum(len(info.files) for info in checked.records)
+    return options.check.limits.seconds * (files + 1)
+
+
+@contextlib.contextmanager
+def _watchdog(seconds: float) -> Iterator[None]:
+    """Bound the in-process part of ``bundle`` (the merge runs pure-Python pypdf code).
+
+    On the main thread, a timer interrupts it when ``seconds`` pass; the interruption
+    unwinds through :class:`AtomicDir` (nothing is left behind) and becomes a
+    :class:`LimitExceeded`. Elsewhere (a library caller's thread) it does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread() or seconds <= 0:
+        yield
+        return
+    fired = threading.Event()
+
+    def fire() -> None:
+        fired.set()
+        _thread.interrupt_main()
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    except KeyboardInterrupt:
+        if fired.is_set():
+            raise LimitExceeded("writing the packet", f"{seconds:g} s") from None
+        raise
+    finally:
+        timer.cancel()
+    if fired.is_set():  # fired just as the work finished: absorb the pending interrupt
+        with contextlib.suppress(KeyboardInterrupt):
+            time.sleep(0.05)
 
 
 def _record_label(case: Case, index: int) -> str:

@@ -398,7 +398,8 @@ def bundle(
                     "in the cover letter"
                 )
         elif error is not None:
-            err.print(f"[bold red]✗[/] {_escape(error.message)}")
+            text = error.message if str(path) in error.message else f"{path}: {error.message}"
+            err.print(f"[bold red]✗[/] {_escape(text)}")
             if isinstance(error, BundleRefused):
                 for f in error.case.findings.errors[:10]:
                     err.print(f"    {_escape(f.location or '')}  {f.code}  {_escape(f.message)}")
