@@ -3,25 +3,37 @@
 Escaping is the default, not a choice a template author can forget: every value a
 template prints with ``{{ ... }}`` passes through :func:`finalize`, which turns text into a
 Typst *string literal* shown in markup (``#"...";``). Inside a string literal only ``\\``,
-``"`` and control characters are special, so a name such as ``#set text(..)``, ``*bold*``,
-``$x$``, ``@ref``, ``<label>`` or ``= heading`` prints literally and can never run as
-Typst code. Numbers print as digits. Template authors use two filters for code positions:
+``"`` and control characters are special, and :func:`typst_string` escapes them, so a name
+such as ``#set text(..)``, ``*bold*``, ``$x$``, ``@ref``, ``<label>``, ``// comment`` or
+``= heading`` prints literally and can never run as Typst code. Numbers print as digits.
+Template authors use two filters for other positions:
 
 * ``{{ value|tstr }}`` — a Typst string literal for code (``"..."``), e.g. in
   ``#set document(title: {{ title|tstr }})``;
 * ``{{ value|markup }}`` — a value already written as Typst markup by opinionkit itself
   (never case data).
 
-Undefined variables are errors (``StrictUndefined``). Every template, shipped or the
-user's (``--templates DIR``), runs in Jinja's ``SandboxedEnvironment``, and Typst compiles
-with opinionkit's own package folder as its root, so a template can read no case file, and package imports are refused.
+Undefined variables are errors (``StrictUndefined``), reported as :class:`InputError`
+naming the template and line. Every template, shipped or the user's (``--templates DIR``),
+runs in Jinja's ``ImmutableSandboxedEnvironment``: no access to Python internals, no
+mutation of what the template is given. Typst compiles with its root set to a fresh
+temporary folder that holds only the source itself, so a template can read no file (no
+case file, no record, nothing else on the machine); Typst package imports are refused
+(they would need the network).
+
+Fonts: the shipped templates name Typst's bundled fonts first (Libertinus Serif, New
+Computer Modern, DejaVu Sans Mono: Latin, Greek, Cyrillic, Arabic), so Latin text lays out
+the same on every machine. Scripts no bundled font has (Chinese, Japanese, Devanagari...)
+fall back to an installed system font that has them, as the footer stamp does
+(:mod:`opinionkit.pdf.stamp`); with none installed they print as empty boxes.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import warnings
+import tempfile
+import traceback
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -32,25 +44,52 @@ from typing import Any
 import jinja2
 import typst
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from opinionkit.errors import InputError
+
+__all__ = [
+    "SHIPPED_PREFIX",
+    "Markup",
+    "compile_pdf",
+    "environment",
+    "finalize",
+    "render_template",
+    "shipped_templates",
+    "typst_string",
+]
 
 SHIPPED_PREFIX = "shipped"
 """``{% extends "shipped/letter.typ.j2" %}`` names a shipped template from a user's one."""
 
-_PACKAGE_IMPORT = re.compile(r"""import\s+"@|include\s+"@""")
+SYSTEM_FONT_FALLBACK = True
+"""Let Typst fall back to installed system fonts for glyphs no bundled font has."""
+
+_PACKAGE_IMPORT = re.compile(r"""(import|include)\s*\(?\s*"@|"@(preview|local)/""")
 
 
 class Markup(str):
     """Typst markup written by opinionkit (never case data): printed as is."""
 
+    __slots__ = ()
+
+
+def _text(value: object) -> str:
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
 
 def typst_string(value: object) -> str:
-    """``value`` as a Typst string literal (code mode)."""
-    text = value.isoformat() if isinstance(value, date) else str(value)
-    out = []
-    for ch in text:
+    """``value`` as a Typst string literal (code mode): ``"..."`` with ``\\``, ``"`` and
+    every control character escaped. Lone surrogates (not encodable) become U+FFFD."""
+    out = ['"']
+    for ch in _text(value).replace("\r\n", "\n").replace("\r", "\n"):
+        code = ord(ch)
         if ch == "\\":
             out.append("\\\\")
         elif ch == '"':
@@ -58,16 +97,19 @@ def typst_string(value: object) -> str:
         elif ch == "\n":
             out.append("\\n")
         elif ch == "\t":
-            out.append("\\t")
-        elif ord(ch) < 32 or ord(ch) == 127:
-            out.append(f"\\u{{{ord(ch):x}}}")
+            out.append(" ")
+        elif code < 32 or 127 <= code < 160 or code in (0x2028, 0x2029):
+            out.append(f"\\u{{{code:x}}}")
+        elif 0xD800 <= code <= 0xDFFF:
+            out.append("\\u{fffd}")
         else:
             out.append(ch)
-    return '"' + "".join(out) + '"'
+    out.append('"')
+    return "".join(out)
 
 
 def finalize(value: Any) -> str:
-    """What every ``{{ ... }}`` prints: literal text, safe in Typst markup."""
+    """What every ``{{ ... }}`` prints in a Typst template: literal text, safe in markup."""
     if value is None:
         return ""
     if isinstance(value, Markup):
@@ -76,16 +118,23 @@ def finalize(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, int | float):
         return str(value)
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, datetime):
-        value = value.date()
-    return "#" + typst_string(value) + ";"
+    text = _text(value)
+    if not text:
+        return ""
+    return "#" + typst_string(text) + ";"
+
+
+def _text_finalize(value: Any) -> str:
+    """What every ``{{ ... }}`` prints in a plain-text template."""
+    if value is None:
+        return ""
+    text = _text(value)
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
+        text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+    return text
 
 
 def _tstr(value: Any) -> Markup:
-    if isinstance(value, Enum):
-        value = value.value
     return Markup(typst_string("" if value is None else value))
 
 
@@ -93,21 +142,51 @@ def _markup(value: Any) -> Markup:
     return Markup(str(value))
 
 
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
+
+
 def _dmy(value: date | None) -> str:
-    """2026-03-04 -> '4 March 2026' (unambiguous across countries)."""
+    """2026-03-04 -> '4 March 2026' (unambiguous across countries, not locale-dependent)."""
     if value is None:
         return ""
-    return f"{value.day} {value:%B} {value.year}"
+    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def _ucfirst(value: Any) -> str:
+    """Upper-case the first letter only ("mother" -> "Mother", "PhD" stays "PhD")."""
+    text = "" if value is None else _text(value)
+    return text[:1].upper() + text[1:]
+
+
+def _andjoin(values: Any, word: str = "and") -> str:
+    """["a", "b", "c"] -> "a, b and c"."""
+    items = [_text(v) for v in values if v is not None and _text(v)]
+    if len(items) <= 1:
+        return "".join(items)
+    return f"{', '.join(items[:-1])} {word} {items[-1]}"
 
 
 def shipped_templates() -> Path:
-    """The shipped template folder: inside the installed package, or the checkout's."""
-    packaged = resources.files("opinionkit") / "templates"
-    candidate = Path(str(packaged))
-    if candidate.is_dir() and any(candidate.glob("*.j2")):
-        return candidate
+    """The shipped template folder: ``opinionkit/templates`` inside an installed wheel
+    (pyproject's force-include), else the checkout's top-level ``templates/`` (editable)."""
+    packaged = Path(str(resources.files("opinionkit") / "templates"))
+    if packaged.is_dir() and any(packaged.glob("*.j2")):
+        return packaged
     checkout = Path(__file__).resolve().parents[3] / "templates"
-    if checkout.is_dir():
+    if checkout.is_dir() and any(checkout.glob("*.j2")):
         return checkout
     raise InputError(
         "the shipped templates are missing from this installation", hint="reinstall opinionkit"
@@ -134,6 +213,8 @@ class _GuardedLoader(jinja2.BaseLoader):
 
 @functools.lru_cache(maxsize=8)
 def environment(templates_dir: Path | None = None, text: bool = False) -> jinja2.Environment:
+    """The Jinja environment: the user's folder (if any) first, then the shipped templates,
+    which are also reachable as ``shipped/NAME`` so a user's template can extend them."""
     shipped = shipped_templates()
     loaders: list[jinja2.BaseLoader] = [
         jinja2.PrefixLoader({SHIPPED_PREFIX: jinja2.FileSystemLoader(str(shipped))})
@@ -143,19 +224,29 @@ def environment(templates_dir: Path | None = None, text: bool = False) -> jinja2
             raise InputError(f"{templates_dir}: --templates must name a folder of templates")
         loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
     loaders.append(jinja2.FileSystemLoader(str(shipped)))
-    env = SandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         loader=_GuardedLoader(jinja2.ChoiceLoader(loaders)),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        finalize=None if text else finalize,
+        finalize=_text_finalize if text else finalize,
     )
     env.filters["tstr"] = _tstr
     env.filters["markup"] = _markup
     env.filters["dmy"] = _dmy
+    env.filters["ucfirst"] = _ucfirst
+    env.filters["andjoin"] = _andjoin
     return env
+
+
+def _where(error: BaseException, name: str) -> str:
+    """'template X, line N' from the innermost template frame of a rendering error."""
+    for frame in reversed(traceback.extract_tb(error.__traceback__)):
+        if frame.filename.endswith(".j2") or frame.filename == "<template>":
+            return f"template {Path(frame.filename).name}, line {frame.lineno}"
+    return f"template {name}"
 
 
 def render_template(
@@ -168,47 +259,55 @@ def render_template(
     except InputError:
         raise
     except jinja2.TemplateSyntaxError as e:
-        raise InputError(f"template {e.name or name}, line {e.lineno}: {e.message}") from None
+        raise InputError(
+            f"template {Path(e.filename or e.name or name).name}, line {e.lineno}: {e.message}"
+        ) from None
     except jinja2.UndefinedError as e:
         raise InputError(
-            f"template {name}: {e.message}",
-            hint="check the variable names against the shipped templates",
+            f"{_where(e, name)}: {e.message}",
+            hint="check the variable names against the shipped templates (templates/README.md)",
         ) from None
     except jinja2.TemplateNotFound as e:
         raise InputError(f"template {e.name} not found") from None
     except SecurityError as e:
-        raise InputError(f"template {name}: not allowed in a template ({e})") from None
+        raise InputError(f"{_where(e, name)}: not allowed in a template ({e})") from None
+    except RecursionError:
+        raise InputError(
+            f"template {name}: it extends or includes itself",
+            hint=f'extend the shipped one as "{SHIPPED_PREFIX}/{name}"',
+        ) from None
     except Exception as e:
-        raise InputError(f"template {name}: {type(e).__name__} while rendering") from None
+        raise InputError(f"{_where(e, name)}: {type(e).__name__} while rendering") from None
 
 
 @functools.lru_cache(maxsize=1)
 def _compiler() -> Any:
-    return typst.Compiler()
+    return typst.Compiler(ignore_system_fonts=not SYSTEM_FONT_FALLBACK)
 
 
-_ROOT = str(Path(__file__).resolve().parent)
-"""Typst's root: this package folder (program code only), so a template can read no case
-data and nothing outside it; no temporary folder to clean up."""
+_LOCATION = re.compile(r":(\d+):(\d+)")
 
 
 def compile_pdf(source: str, name: str, when: date) -> bytes:
-    """Compile Typst source to PDF with no file access (an empty root folder)."""
-    stamp = datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+    """Compile Typst source to PDF. Typst's root is a fresh temporary folder holding only
+    the source (so the document can read no other file); its date is ``when``."""
+    stamp = int(datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp())
+    with tempfile.TemporaryDirectory(prefix="opinionkit-typst-") as root:
+        main = Path(root) / "main.typ"
+        main.write_bytes(source.encode("utf-8", "replace"))
+        try:
             pdf = _compiler().compile(
-                input=source.encode("utf-8"),
-                format="pdf",
-                root=_ROOT,
-                timestamp=int(stamp),
-                pdf_tags=False,
+                input=str(main), format="pdf", root=root, timestamp=stamp, pdf_tags=False
             )
-    except typst.TypstError as e:
-        raise InputError(
-            f"template {name}: Typst could not lay it out: {e.message}",
-            hint="check the template's Typst code",
-        ) from None
-    assert isinstance(pdf, bytes)
+        except typst.TypstError as e:
+            # The diagnostic quotes the source line, which may hold case data: only its
+            # position and Typst's own message are reported.
+            where = _LOCATION.search(str(getattr(e, "diagnostic", "") or ""))
+            at = f" (line {where.group(1)} of the Typst source it wrote)" if where else ""
+            raise InputError(
+                f"template {name}: Typst could not lay it out{at}: {e.message}",
+                hint="check the template's Typst code",
+            ) from None
+    if not isinstance(pdf, bytes):  # pragma: no cover - typst-py returns bytes for PDF
+        raise InputError(f"template {name}: Typst returned no PDF")
     return pdf
