@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tempfile
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -288,26 +287,32 @@ def _compiler() -> Any:
 _LOCATION = re.compile(r":(\d+):(\d+)")
 
 
+_ROOT = str(Path(__file__).resolve().parent / "typst-root")
+"""Typst's root: a folder shipped empty (but for a README), so a document can read no
+other file; the source itself is passed in memory, never written to disk (a killed run
+leaves no patient data behind in a temporary folder)."""
+
+
 def compile_pdf(source: str, name: str, when: date) -> bytes:
-    """Compile Typst source to PDF. Typst's root is a fresh temporary folder holding only
-    the source (so the document can read no other file); its date is ``when``."""
+    """Compile Typst source to PDF with no file access; its date is ``when``."""
     stamp = int(datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp())
-    with tempfile.TemporaryDirectory(prefix="opinionkit-typst-") as root:
-        main = Path(root) / "main.typ"
-        main.write_bytes(source.encode("utf-8", "replace"))
-        try:
-            pdf = _compiler().compile(
-                input=str(main), format="pdf", root=root, timestamp=stamp, pdf_tags=False
-            )
-        except typst.TypstError as e:
-            # The diagnostic quotes the source line, which may hold case data: only its
-            # position and Typst's own message are reported.
-            where = _LOCATION.search(str(getattr(e, "diagnostic", "") or ""))
-            at = f" (line {where.group(1)} of the Typst source it wrote)" if where else ""
-            raise InputError(
-                f"template {name}: Typst could not lay it out{at}: {e.message}",
-                hint="check the template's Typst code",
-            ) from None
+    try:
+        pdf = _compiler().compile(
+            input=source.encode("utf-8", "replace"),
+            format="pdf",
+            root=_ROOT,
+            timestamp=stamp,
+            pdf_tags=False,
+        )
+    except typst.TypstError as e:
+        # The diagnostic quotes the source line, which may hold case data: only its
+        # position and Typst's own message are reported.
+        where = _LOCATION.search(str(getattr(e, "diagnostic", "") or ""))
+        at = f" (line {where.group(1)} of the Typst source it wrote)" if where else ""
+        raise InputError(
+            f"template {name}: Typst could not lay it out{at}: {e.message}",
+            hint="check the template's Typst code",
+        ) from None
     if not isinstance(pdf, bytes):  # pragma: no cover - typst-py returns bytes for PDF
         raise InputError(f"template {name}: Typst returned no PDF")
     return pdf
