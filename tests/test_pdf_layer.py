@@ -6,6 +6,8 @@ when it is not installed; everything else stands alone (corpus files are optiona
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import io
 import os
 import re
@@ -239,6 +241,37 @@ def test_encrypted_source_and_wrong_password(tmp_path: Path) -> None:
         build([Part("Locked", None, path, password="nope")])
     with pytest.raises(InputError, match="password"):
         build([Part("Locked", None, path)])
+
+
+def test_output_hash_and_size_are_those_of_the_written_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    assemble_module = importlib.import_module("opinionkit.pdf.assemble")
+    monkeypatch.setattr(assemble_module._HashingWriter, "CHUNK", 1000)  # many chunks
+    data, result = build([Part("R", None, blank_pdf([(612, 792, 0)] * 5))] * 3)
+    assert len(data) > 10_000
+    assert result.size == len(data)  # type: ignore[attr-defined]
+    assert result.sha256 == hashlib.sha256(data).hexdigest()  # type: ignore[attr-defined]
+
+
+def test_write_error_reaches_the_caller() -> None:
+    class Full(io.RawIOBase):
+        def writable(self) -> bool:
+            return True
+
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(OSError) as info:
+        assemble(
+            [Part("R", None, blank_pdf([(612, 792, 0)] * 3))],
+            stamp=StampSpec(LEFT),
+            metadata=META,
+            out=Full(),  # type: ignore[arg-type]
+        )
+    assert info.value.errno == errno.ENOSPC
 
 
 def test_not_a_pdf_names_the_file(tmp_path: Path) -> None:

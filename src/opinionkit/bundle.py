@@ -876,11 +876,11 @@ def _write_volumes(
                 raise _RecordFailed(owner.record_index, owner.is_translation, e.message) from None
         for index, what in assembled.dropped:
             result.notes.append(f"{parts[index].title}: {what} not carried into the packet")
-        size = target.stat().st_size
+        size = assembled.size
         result.outputs.append(
             OutputFile(
                 name,
-                _sha256(target),
+                assembled.sha256,  # hashed as it was written: no second read of the packet
                 size,
                 assembled.page_count,
                 printed,

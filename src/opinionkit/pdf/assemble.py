@@ -6,22 +6,26 @@ Public API::
     assemble(parts, *, stamp, metadata, out, first_page_number=1, total_pages=None,
              encrypt_password=None) -> AssembleResult
 
-What :func:`assemble` does, in order:
+The work is done by libqpdf (through pikepdf), which copies pages and writes the file at
+close to the speed of a plain ``qpdf --empty --pages ... --`` merge. What :func:`assemble`
+does, in order:
 
-1. **Merge** every part's pages in order (pypdf ``PdfWriter.add_page``; an encrypted part
-   is decrypted with its ``password`` first). Only pages are copied, never a source's
-   catalog, so source outlines (which may loop), name trees, JavaScript, embedded files
-   and AcroForm dictionaries are never even read. Page content streams are copied as
-   they are (still compressed, never parsed). What cannot survive a merge safely is
-   dropped and listed in :attr:`AssembleResult.dropped`:
+1. **Merge** every part's pages in order (an encrypted part is opened with its
+   ``password``). Only pages are copied, never a source's catalog, so source outlines
+   (which may loop), name trees, JavaScript, embedded files and AcroForm dictionaries are
+   never carried over; qpdf never follows a reference from one page into another. Stream
+   data is copied as it is (still compressed, never decoded: a decompression bomb stays
+   a few kilobytes). What cannot survive a merge safely is dropped and listed in
+   :attr:`AssembleResult.dropped`:
 
    * form fields: each visible widget's appearance is drawn onto the page as a Form
      XObject (so filled-in values stay visible) and the widget is removed: the fields
      are no longer fillable;
    * digital signatures: invalid after any merge; their visible appearance is kept;
-   * JavaScript (document level, page/annotation actions: ``/JS`` and ``/AA`` are never
-     copied), launch/submit/import actions, embedded files and file-attachment
-     annotations, document open actions.
+   * JavaScript (page and annotation ``/AA`` actions are removed, and any annotation
+     action that is or chains to JavaScript, launch, submit, import, reset or rendition),
+     embedded files and file-attachment annotations, document open actions; page
+     thumbnails (``/Thumb``) are not copied either.
 
 2. **Stamp** every page: the existing content is wrapped as ``q <old content> Q`` (two
    tiny extra streams added to ``/Contents``; the old streams are referenced, not decoded)
@@ -35,43 +39,35 @@ What :func:`assemble` does, in order:
 4. **Internal links**: every link annotation whose URI is ``opinionkit:page/N`` (what the
    Typst front matter writes) becomes a GoTo to the page *printed* as N in this output.
 
-5. **Deterministic output**: the trailer ``/ID`` is a hash of the inputs (part digests,
-   stamp, metadata, numbering) and no clock is read, so the same inputs give the same
-   bytes (dates come from ``metadata``, e.g. ``CreationDate``). With
-   ``encrypt_password`` (AES-256) the file is *not* byte-identical between runs: the
-   PDF standard handler draws a random file key and random AES IVs.
+5. **Deterministic output**: the first trailer ``/ID`` entry is a hash of the inputs (part
+   digests, stamp, metadata, numbering), the second qpdf's digest of the written bytes,
+   and no clock is read, so the same inputs give the same bytes (dates come from
+   ``metadata``, e.g. ``CreationDate``). With ``encrypt_password`` (AES-256, R6) the
+   file is *not* byte-identical between runs: the standard security handler draws a
+   random file key, salts and AES IVs.
 
-Memory: each source is read lazily from its open file (never loaded whole), one source
-open at a time; stream data is held once, by the writer, until written.
+The output's SHA-256 and size are computed as it is written (no second read).
+
+Memory: one source is open at a time; the copied pages' stream data is held once, by the
+output, until written (about the total size of the inputs).
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import re
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypeGuard, cast
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.constants import PageLabelStyle
-from pypdf.errors import PyPdfError
-from pypdf.generic import (
-    ArrayObject,
-    DecodedStreamObject,
-    DictionaryObject,
-    FloatObject,
-    IndirectObject,
-    NameObject,
-    NullObject,
-    NumberObject,
-    PdfObject,
-    StreamObject,
-    TextStringObject,
-)
+import pikepdf
+from pikepdf import Array, Dictionary, Name, Pdf, Stream, String
 
 from opinionkit import __version__
 from opinionkit.errors import InputError
@@ -90,10 +86,8 @@ __all__ = ["LINK_PREFIX", "AssembleResult", "Part", "PartPages", "assemble"]
 LINK_PREFIX = "opinionkit:page/"
 """URI scheme the front matter uses for links to a printed page number of the packet."""
 
-_PAGE_EXCLUDED_KEYS = ("/AA", "/JS", "/Thumb")
-"""Never copied from a source page, at any depth (pypdf applies excluded keys recursively):
-additional actions and JavaScript code. A ``/S /JavaScript`` action without ``/JS`` does
-nothing."""
+_PAGE_DROPPED_KEYS = ("/AA", "/Thumb")
+"""Never kept on a copied page: additional actions (may run JavaScript) and thumbnails."""
 
 _UNSAFE_ACTIONS = {
     "/JavaScript": "JavaScript",
@@ -104,8 +98,10 @@ _UNSAFE_ACTIONS = {
     "/Rendition": "multimedia actions",
 }
 
+_SIGNATURE_NOTE = "digital signature (no longer valid after merging; appearance kept)"
+
 _READ_ERRORS: tuple[type[BaseException], ...] = (
-    PyPdfError,
+    pikepdf.PdfError,
     ValueError,
     TypeError,
     KeyError,
@@ -113,7 +109,9 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
     IndexError,
     RecursionError,
     OSError,
+    RuntimeError,
 )
+"""What reading a damaged source can raise (pikepdf maps qpdf's errors onto these)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +171,10 @@ class AssembleResult:
     """(printed page, URI) of ``opinionkit:page/`` links whose target is not in this output."""
     document_id: str = ""
     """Hex of the first trailer /ID entry."""
+    sha256: str = ""
+    """SHA-256 (hex) of the bytes written to ``out``, computed while writing."""
+    size: int = 0
+    """Bytes written to ``out``."""
 
 
 class PartError(InputError):
@@ -184,28 +186,25 @@ class PartError(InputError):
 
 
 @contextmanager
-def quiet_pypdf() -> Iterator[None]:
-    """Keep pypdf's warnings (which may quote bytes of a record) out of every log.
+def quiet_pdf_libraries() -> Iterator[None]:
+    """Keep the PDF libraries' warnings (which may quote bytes of a record) out of every log.
 
-    pypdf logs repairs through the ``pypdf`` logger; with no handler configured, Python
-    would print them on stderr. Inside this block they go nowhere."""
-    import logging
-
-    log = logging.getLogger("pypdf")
-    saved = (log.propagate, list(log.handlers))
-    log.propagate = False
-    log.handlers = [logging.NullHandler()]
+    pikepdf forwards qpdf's messages to the ``pikepdf`` logger and pypdf logs repairs to
+    ``pypdf``; with no handler configured, Python would print them on stderr. Inside this
+    block they go nowhere."""
+    logs = [logging.getLogger(name) for name in ("pikepdf", "pypdf")]
+    saved = [(log.propagate, list(log.handlers)) for log in logs]
+    for log in logs:
+        log.propagate = False
+        log.handlers = [logging.NullHandler()]
     try:
         yield
     finally:
-        log.propagate, log.handlers = saved[0], saved[1]
+        for log, (propagate, handlers) in zip(logs, saved, strict=True):
+            log.propagate, log.handlers = propagate, handlers
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _resolve(obj: Any) -> Any:
-    return obj.get_object() if isinstance(obj, IndirectObject) else obj
 
 
 def _file_sha256(path: Path) -> str:
@@ -225,159 +224,130 @@ def _part_digest(part: Part) -> str:
 
 
 @contextmanager
-def _open_reader(part: Part, index: int) -> Iterator[PdfReader]:
-    """A reader over the part, decrypted; the file stays open only inside the block."""
-    fh: BinaryIO
-    if isinstance(part.source, bytes):
-        fh = io.BytesIO(part.source)
-    else:
-        try:
-            fh = part.source.open("rb")
-        except OSError as exc:
-            raise PartError(index, f"{part.label(index)}: cannot open: {exc.strerror}") from None
+def _open_source(part: Part, index: int) -> Iterator[Pdf]:
+    """The part, opened and decrypted; closed when the block ends."""
+    source: Path | BinaryIO = (
+        io.BytesIO(part.source) if isinstance(part.source, bytes) else part.source
+    )
     try:
-        try:
-            reader = PdfReader(fh, strict=False)
-            if reader.is_encrypted:
-                ok = reader.decrypt(part.password or "")
-                if not ok:
-                    what = "wrong password" if part.password else "encrypted, needs a password"
-                    raise PartError(index, f"{part.label(index)}: {what}")
-        except InputError:
-            raise
-        except _READ_ERRORS as exc:
-            raise PartError(
-                index, f"{part.label(index)}: not a readable PDF ({type(exc).__name__})"
-            ) from None
-        yield reader
+        pdf = Pdf.open(
+            source,
+            password=part.password or "",
+            access_mode=pikepdf.AccessMode.stream,
+            inherit_page_attributes=True,
+        )
+    except pikepdf.PasswordError:
+        what = "wrong password" if part.password else "encrypted, needs a password"
+        raise PartError(index, f"{part.label(index)}: {what}") from None
+    except FileNotFoundError as exc:
+        raise PartError(index, f"{part.label(index)}: cannot open: {exc.strerror}") from None
+    except _READ_ERRORS as exc:
+        raise PartError(
+            index, f"{part.label(index)}: not a readable PDF ({type(exc).__name__})"
+        ) from None
+    try:
+        yield pdf
     finally:
-        fh.close()
+        pdf.close()
 
 
-def _name_tree_has(names: Any, key: str) -> bool:
-    try:
-        return key in _resolve(names)
-    except _READ_ERRORS:
-        return False
+def _is_dict(obj: Any) -> TypeGuard[Dictionary]:
+    return isinstance(obj, Dictionary)
 
 
-def _catalog_drops(reader: PdfReader) -> list[str]:
+def _catalog_drops(pdf: Pdf) -> list[str]:
     """What the source's catalog holds that a page-level merge leaves behind."""
     found: list[str] = []
     try:
-        root = cast(DictionaryObject, reader.trailer["/Root"].get_object())
+        root = pdf.Root
         names = root.get("/Names")
-        if names is not None:
-            if _name_tree_has(names, "/JavaScript"):
+        if _is_dict(names):
+            if "/JavaScript" in names:
                 found.append("JavaScript")
-            if _name_tree_has(names, "/EmbeddedFiles"):
+            if "/EmbeddedFiles" in names:
                 found.append("embedded files")
-        if "/OpenAction" in root:
-            action = _resolve(root.raw_get("/OpenAction"))
-            if isinstance(action, DictionaryObject):
-                found.append("document open action")
+        if _is_dict(root.get("/OpenAction")):
+            found.append("document open action")
         if "/AA" in root:
             found.append("document actions")
-        acro = _resolve(root.get("/AcroForm"))
-        if isinstance(acro, DictionaryObject):
+        acro = root.get("/AcroForm")
+        if _is_dict(acro):
             if "/XFA" in acro:
                 found.append("XFA form")
             sigflags = acro.get("/SigFlags", 0)
             if isinstance(sigflags, int) and sigflags & 1:
-                found.append("digital signature (no longer valid after merging; appearance kept)")
+                found.append(_SIGNATURE_NOTE)
     except _READ_ERRORS:
         pass
     return found
 
 
-def _field_type(annot: DictionaryObject) -> str | None:
-    seen = 0
+def _field_type(annot: Any) -> str | None:
     node: Any = annot
-    while isinstance(node, DictionaryObject) and seen < 32:
+    for _ in range(32):
+        if not _is_dict(node):
+            return None
         ft = node.get("/FT")
         if ft is not None:
             return str(ft)
-        node = _resolve(node.get("/Parent"))
-        seen += 1
+        node = node.get("/Parent")
     return None
 
 
-def _filter_source_annots(page: DictionaryObject, note: Callable[[str], None]) -> None:
-    """Remove, on the (in-memory) source page, annotations that must not be copied at all."""
-    raw = page.get("/Annots")
-    annots = _resolve(raw)
-    if not isinstance(annots, ArrayObject):
-        if raw is not None:
-            del page["/Annots"]
-        return
-    kept = ArrayObject()
-    changed = False
-    for ref in annots:
-        annot = _resolve(ref)
-        if not isinstance(annot, DictionaryObject):
-            changed = True
+def _unsafe_action(action: Any) -> str | None:
+    """What an action (or one it chains to through ``/Next``) does that must not be kept."""
+    todo, seen = [action], 0
+    while todo and seen < 64:
+        act = todo.pop()
+        seen += 1
+        if isinstance(act, Array):
+            todo.extend(act)
             continue
-        subtype = annot.get("/Subtype")
-        if subtype == "/FileAttachment":
-            note("embedded files")
-            changed = True
+        if not _is_dict(act):
             continue
-        if subtype == "/Widget":
-            ft = _field_type(annot)
-            if ft == "/Sig":
-                note("digital signature (no longer valid after merging; appearance kept)")
-            else:
-                note("form fields (flattened: values kept, no longer fillable)")
-        if "/AA" in annot:
-            note("JavaScript")
-        action = _resolve(annot.get("/A"))
-        if isinstance(action, DictionaryObject):
-            kind = action.get("/S")
-            if kind in _UNSAFE_ACTIONS:
-                note(_UNSAFE_ACTIONS[str(kind)])
-                annot_copy = DictionaryObject(annot)
-                del annot_copy["/A"]
-                kept.append(annot_copy)
-                changed = True
-                continue
-        kept.append(ref)
-    if changed:
-        page[NameObject("/Annots")] = kept
-
-
-def _appearance(annot: DictionaryObject) -> StreamObject | None:
-    ap = _resolve(annot.get("/AP"))
-    if not isinstance(ap, DictionaryObject):
-        return None
-    normal = _resolve(ap.get("/N"))
-    if isinstance(normal, StreamObject):
-        return normal
-    if isinstance(normal, DictionaryObject):
-        state = annot.get("/AS")
-        chosen = _resolve(normal.get(state)) if state is not None else None
-        if isinstance(chosen, StreamObject):
-            return chosen
+        kind = act.get("/S")
+        if kind is not None and str(kind) in _UNSAFE_ACTIONS:
+            return _UNSAFE_ACTIONS[str(kind)]
+        if "/JS" in act:
+            return "JavaScript"
+        nxt = act.get("/Next")
+        if nxt is not None:
+            todo.append(nxt)
     return None
 
 
 def _numbers(obj: Any, n: int) -> list[float] | None:
-    obj = _resolve(obj)
-    if not isinstance(obj, ArrayObject) or len(obj) != n:
+    if not isinstance(obj, Array) or len(obj) != n:
         return None
     try:
-        return [float(_resolve(v)) for v in obj]
+        return [float(v) for v in obj]
     except (TypeError, ValueError):
         return None
 
 
-def _flatten_widget(annot: DictionaryObject) -> tuple[IndirectObject, str] | None:
-    """(form ref, cm operands) drawing the widget's appearance where the viewer would."""
+def _appearance(annot: Any) -> Any:
+    ap = annot.get("/AP")
+    if not _is_dict(ap):
+        return None
+    normal = ap.get("/N")
+    if isinstance(normal, Stream):
+        return normal
+    if _is_dict(normal):
+        state = annot.get("/AS")
+        chosen = normal.get(str(state)) if isinstance(state, Name) else None
+        if isinstance(chosen, Stream):
+            return chosen
+    return None
+
+
+def _flatten_widget(annot: Any) -> tuple[Any, str] | None:
+    """(form, cm operands) drawing the widget's appearance where the viewer would."""
     flags = annot.get("/F", 0)
     if isinstance(flags, int) and flags & (2 | 32):  # Hidden, NoView
         return None
     form = _appearance(annot)
     rect = _numbers(annot.get("/Rect"), 4)
-    if form is None or rect is None or form.indirect_reference is None:
+    if form is None or rect is None or not form.is_indirect:
         return None
     bbox = _numbers(form.get("/BBox"), 4)
     if bbox is None:
@@ -393,9 +363,9 @@ def _flatten_widget(annot: DictionaryObject) -> tuple[IndirectObject, str] | Non
         return None
     sx, sy = rw / bw, rh / bh
     cm = (sx, 0.0, 0.0, sy, rx0 - min(xs) * sx, ry0 - min(ys) * sy)
-    form[NameObject("/Type")] = NameObject("/XObject")
-    form[NameObject("/Subtype")] = NameObject("/Form")
-    return form.indirect_reference, _fmt(cm)
+    form.Type = Name.XObject
+    form.Subtype = Name.Form
+    return form, _fmt(cm)
 
 
 def _fmt(values: Sequence[float]) -> str:
@@ -406,24 +376,54 @@ def _fmt(values: Sequence[float]) -> str:
     return " ".join(out)
 
 
-def _flatten_widgets(page: DictionaryObject) -> list[tuple[IndirectObject, str]]:
-    """Take widget annotations off a (writer-side) page; return their draws."""
-    annots = _resolve(page.get("/Annots"))
-    if not isinstance(annots, ArrayObject):
+def _clean_page(page: Any, note: Callable[[str], None]) -> list[tuple[Any, str]]:
+    """Make a copied page safe: drop actions, attachments and widgets (drawing the visible
+    widgets' appearances instead). Returns the draws for the stamp's tail stream."""
+    for key in _PAGE_DROPPED_KEYS:
+        if key in page:
+            if key == "/AA":
+                note("JavaScript")
+            del page[key]
+    if "/Annots" not in page:
         return []
-    draws: list[tuple[IndirectObject, str]] = []
-    kept = ArrayObject()
-    for ref in annots:
-        annot = _resolve(ref)
-        if isinstance(annot, DictionaryObject) and annot.get("/Subtype") == "/Widget":
+    annots = page.get("/Annots")
+    if not isinstance(annots, Array):
+        del page["/Annots"]
+        return []
+    draws: list[tuple[Any, str]] = []
+    kept: list[Any] = []
+    changed = False
+    for annot in annots:
+        if not _is_dict(annot):
+            changed = True
+            continue
+        subtype = annot.get("/Subtype")
+        if subtype == Name.FileAttachment:
+            note("embedded files")
+            changed = True
+            continue
+        if subtype == Name.Widget:
+            note(
+                _SIGNATURE_NOTE
+                if _field_type(annot) == "/Sig"
+                else "form fields (flattened: values kept, no longer fillable)"
+            )
             draw = _flatten_widget(annot)
             if draw is not None:
                 draws.append(draw)
+            changed = True
             continue
-        kept.append(ref)
-    if len(kept) != len(annots):
+        if "/AA" in annot:
+            note("JavaScript")
+            del annot["/AA"]
+        action = annot.get("/A")
+        if action is not None and (what := _unsafe_action(action)) is not None:
+            note(what)
+            del annot["/A"]
+        kept.append(annot)
+    if changed:
         if kept:
-            page[NameObject("/Annots")] = kept
+            page.Annots = Array(kept)
         else:
             del page["/Annots"]
     return draws
@@ -431,57 +431,66 @@ def _flatten_widgets(page: DictionaryObject) -> list[tuple[IndirectObject, str]]
 
 def _unique_name(existing: Any, base: str) -> str:
     name, n = base, 0
-    while isinstance(existing, DictionaryObject) and name in existing:
+    while _is_dict(existing) and name in existing:
         n += 1
         name = f"{base}{n}"
     return name
 
 
-def _content_refs(page: DictionaryObject) -> list[PdfObject]:
-    raw = page.raw_get("/Contents") if "/Contents" in page else None
-    if raw is None:
-        return []
-    obj = _resolve(raw)
-    if isinstance(obj, ArrayObject):
-        return [v for v in obj if isinstance(v, IndirectObject)]
-    if isinstance(obj, StreamObject):
-        return [raw]
-    return []
+def _page_box(page: pikepdf.Page) -> VisualBox:
+    obj = page.obj
+    return visual_box(
+        {
+            "/MediaBox": obj.get("/MediaBox"),
+            "/CropBox": obj.get("/CropBox"),
+            "/Rotate": obj.get("/Rotate", 0),
+        }
+    )
 
 
-def _stamp_forms(writer: PdfWriter, stamps_pdf: bytes, count: int) -> list[IndirectObject]:
-    """Turn each page of the Typst stamp PDF into a Form XObject inside ``writer``."""
-    reader = PdfReader(io.BytesIO(stamps_pdf))
-    if len(reader.pages) != count:
-        raise RuntimeError(f"stamp rendering gave {len(reader.pages)} pages, expected {count}")
-    forms: list[IndirectObject] = []
-    for spage in reader.pages:
-        raw = spage.raw_get("/Contents")
-        content = _resolve(raw)
-        if isinstance(content, StreamObject) and isinstance(raw, IndirectObject):
-            form = cast(StreamObject, content.clone(writer))
-        else:  # several streams: join them (our own tiny stamp, safe to decode)
-            form = DecodedStreamObject()
-            contents = spage.get_contents()
-            form.set_data(contents.get_data() if contents is not None else b"")
-            form = cast(StreamObject, writer._add_object(form).get_object())
-        form[NameObject("/Type")] = NameObject("/XObject")
-        form[NameObject("/Subtype")] = NameObject("/Form")
-        box = spage.mediabox
-        form[NameObject("/BBox")] = ArrayObject(
-            [
-                FloatObject(box.left),
-                FloatObject(box.bottom),
-                FloatObject(box.right),
-                FloatObject(box.top),
-            ]
-        )
-        resources = spage.get("/Resources")
-        if resources is not None:
-            form[NameObject("/Resources")] = _resolve(resources).clone(writer)
-        assert form.indirect_reference is not None
-        forms.append(form.indirect_reference)
-    return forms
+def _stamp_forms(out: Pdf, stamps_pdf: bytes, count: int) -> list[Any]:
+    """Turn each page of the Typst stamp PDF into a Form XObject inside ``out`` (the fonts
+    all stamps share are copied once)."""
+    stamps = Pdf.open(io.BytesIO(stamps_pdf))
+    if len(stamps.pages) != count:
+        raise RuntimeError(f"stamp rendering gave {len(stamps.pages)} pages, expected {count}")
+    return [
+        out.copy_foreign(page.as_form_xobject(handle_transformations=False))
+        for page in stamps.pages
+    ]
+
+
+def _stamp_page(
+    out: Pdf,
+    page: Any,
+    form: Any,
+    box: VisualBox,
+    scale: float,
+    q_ref: Any,
+    extra: list[tuple[Any, str]],
+) -> None:
+    resources = page.get("/Resources")
+    new_res = Dictionary(dict(resources.items())) if _is_dict(resources) else Dictionary()
+    xobjects = new_res.get("/XObject")
+    new_xo = Dictionary(dict(xobjects.items())) if _is_dict(xobjects) else Dictionary()
+    ops = [b"\nQ\n"]
+    for ref, cm in extra:
+        name = _unique_name(new_xo, "/OkField")
+        new_xo[name] = ref
+        ops.append(f"q {cm} cm {name} Do Q\n".encode())
+    stamp_name = _unique_name(new_xo, "/OkStamp")
+    new_xo[stamp_name] = form
+    ops.append(f"q {_fmt(placement_matrix(box, scale))} cm {stamp_name} Do Q\n".encode())
+    new_res.XObject = new_xo
+    page.Resources = new_res
+    contents = page.get("/Contents")
+    if isinstance(contents, Stream):
+        old = [contents]
+    elif isinstance(contents, Array):
+        old = [c for c in contents if isinstance(c, Stream)]
+    else:
+        old = []
+    page.Contents = Array([q_ref, *old, out.make_stream(b"".join(ops))])
 
 
 def _document_id(
@@ -499,6 +508,56 @@ def _document_id(
     h.update(repr(sorted(metadata.items())).encode())
     h.update(f"{first}/{total}/{encrypt}".encode())
     return h.digest()[:16]
+
+
+class _HashingWriter(io.RawIOBase):
+    """Hashes the bytes qpdf writes and passes them on to ``out``.
+
+    qpdf hands over ~1.5 KB at a time; they are gathered into 4 MB chunks, and each chunk is
+    hashed and written on a helper thread (both release the GIL) while qpdf goes on
+    serialising. A write error surfaces at the next chunk or at :meth:`finish`."""
+
+    CHUNK = 4 << 20
+
+    def __init__(self, out: BinaryIO) -> None:
+        super().__init__()
+        self._out = out
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self._buf = bytearray()
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="opinionkit-write")
+        self._pending: Future[None] | None = None
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self._buf += data
+        n = len(data)
+        self.size += n
+        if len(self._buf) >= self.CHUNK:
+            self._hand_over()
+        return n
+
+    def _sink(self, chunk: bytearray) -> None:
+        self.sha256.update(chunk)
+        self._out.write(chunk)
+
+    def _hand_over(self) -> None:
+        if self._pending is not None:
+            self._pending.result()  # re-raises a write error of the previous chunk
+        chunk, self._buf = self._buf, bytearray()
+        self._pending = self._pool.submit(self._sink, chunk)
+
+    def finish(self) -> None:
+        """Write what is left and wait for it."""
+        self._hand_over()
+        assert self._pending is not None
+        self._pending.result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        super().close()
 
 
 # --------------------------------------------------------------------------- assemble
@@ -528,8 +587,9 @@ def assemble(
     Raises :class:`~opinionkit.errors.InputError` naming the part for a source that cannot
     be read or decrypted.
     """
-    with quiet_pypdf():
+    with quiet_pdf_libraries(), Pdf.new() as pdf:
         return _assemble(
+            pdf,
             parts,
             stamp=stamp,
             metadata=metadata,
@@ -541,19 +601,19 @@ def assemble(
 
 
 def _assemble(
+    pdf: Pdf,
     parts: Sequence[Part],
     *,
     stamp: StampSpec,
     metadata: Mapping[str, str],
     out: BinaryIO,
-    first_page_number: int = 1,
-    total_pages: int | None = None,
-    encrypt_password: str | None = None,
+    first_page_number: int,
+    total_pages: int | None,
+    encrypt_password: str | None,
 ) -> AssembleResult:
-    writer = PdfWriter()
     result_parts: list[PartPages] = []
     dropped: list[tuple[int, str]] = []
-    draws: dict[int, list[tuple[IndirectObject, str]]] = {}
+    draws: dict[int, list[tuple[Any, str]]] = {}
 
     for index, part in enumerate(parts):
         seen: set[str] = set()
@@ -563,81 +623,97 @@ def _assemble(
                 seen.add(what)
                 dropped.append((index, what))
 
-        start = len(writer.pages)
-        with _open_reader(part, index) as reader:
+        start = len(pdf.pages)
+        with _open_source(part, index) as source:
             try:
-                for what in _catalog_drops(reader):
+                for what in _catalog_drops(source):
                     note(what)
-                for src_page in reader.pages:
-                    if "/AA" in src_page:
-                        note("JavaScript")
-                    _filter_source_annots(src_page, note)
-                    new_page = writer.add_page(src_page, excluded_keys=_PAGE_EXCLUDED_KEYS)
-                    page_draws = _flatten_widgets(new_page)
+                with warnings.catch_warnings():
+                    # pikepdf warns that form fields are not carried over: intended, they
+                    # are flattened below.
+                    warnings.simplefilter("ignore", pikepdf.PageCopyWarning)
+                    pdf.pages.extend(source.pages)
+                for i in range(start, len(pdf.pages)):
+                    page_draws = _clean_page(pdf.pages[i].obj, note)
                     if page_draws:
-                        draws[len(writer.pages) - 1] = page_draws
-                # Resolve this part's internal links now, then forget the reader: keeps
-                # memory to one source at a time.
-                writer._resolve_links()
-                writer._unresolved_links.clear()
-                writer._merged_in_pages.clear()
-                writer._id_translated.pop(id(reader), None)
+                        draws[i] = page_draws
             except InputError:
                 raise
             except _READ_ERRORS as exc:
                 raise PartError(
                     index, f"{part.label(index)}: damaged PDF ({type(exc).__name__})"
                 ) from None
-        count = len(writer.pages) - start
+        count = len(pdf.pages) - start
         printed_start = first_page_number + start
         result_parts.append(
             PartPages(index, part.title, part.group, range(printed_start, printed_start + count))
         )
 
-    pages = list(writer.pages)
+    pages = list(pdf.pages)
     n = len(pages)
     total = total_pages if total_pages is not None else first_page_number + n - 1
     if total < first_page_number + n - 1:
         raise ValueError("total_pages is smaller than the last page number of this output")
 
     # ---- stamps
-    boxes: list[VisualBox] = [visual_box(p) for p in pages]
+    boxes = [_page_box(p) for p in pages]
     layout = [render_width(b) for b in boxes]
     if n:
         stamps_pdf = render_stamps(
             stamp,
             [(layout[i][0], right_text(stamp, first_page_number + i, total, i)) for i in range(n)],
         )
-        forms = _stamp_forms(writer, stamps_pdf, n)
-        q_stream = DecodedStreamObject()
-        q_stream.set_data(b"q\n")
-        q_ref = writer._add_object(q_stream)
+        forms = _stamp_forms(pdf, stamps_pdf, n)
+        q_ref = pdf.make_stream(b"q\n")
         for i, page in enumerate(pages):
-            _stamp_page(writer, page, forms[i], boxes[i], layout[i][1], q_ref, draws.get(i, []))
+            _stamp_page(pdf, page.obj, forms[i], boxes[i], layout[i][1], q_ref, draws.get(i, []))
 
     # ---- internal links
     unresolved = _rewrite_links(pages, first_page_number)
 
     # ---- page labels, bookmarks, metadata
     if n:
-        writer.set_page_label(0, n - 1, style=PageLabelStyle.DECIMAL, start=first_page_number)
-    bookmarks = _add_bookmarks(writer, result_parts, first_page_number)
-    info: dict[str, Any] = {"/Producer": f"opinionkit {__version__}"}
+        pdf.Root.PageLabels = Dictionary(
+            Nums=Array([0, Dictionary(S=Name.D, St=first_page_number)])
+        )
+    bookmarks = _add_bookmarks(pdf, result_parts, first_page_number)
+    info = {"/Producer": f"opinionkit {__version__}"}
     for key, value in metadata.items():
-        info["/" + key.lstrip("/")] = TextStringObject(value)
-    writer.add_metadata(info)
+        info["/" + key.lstrip("/")] = value
+    pdf.trailer.Info = pdf.make_indirect(Dictionary({k: String(v) for k, v in info.items()}))
 
     # ---- deterministic ID, optional encryption, write
     doc_id = _document_id(
         parts, stamp, metadata, first_page_number, total, encrypt_password is not None
     )
-    from pypdf.generic import ByteStringObject
-
-    writer._ID = ArrayObject([ByteStringObject(doc_id), ByteStringObject(doc_id)])
-    if encrypt_password is not None:
-        writer.encrypt(encrypt_password, algorithm="AES-256")
-        writer._ID = ArrayObject([ByteStringObject(doc_id), ByteStringObject(doc_id)])
-    writer.write(out)
+    pdf.trailer.ID = Array([String(doc_id), String(doc_id)])
+    if encrypt_password is None:
+        # Streams pass through undecoded; the ID's second half digests the output.
+        options: dict[str, Any] = {
+            "stream_decode_level": pikepdf.StreamDecodeLevel.none,
+            "deterministic_id": True,
+        }
+    else:
+        # qpdf re-encrypts every stream; it leaves Flate-compressed data compressed
+        # (no recompress_flate), so nothing is inflated here either.
+        options = {
+            "encryption": pikepdf.Encryption(owner=encrypt_password, user=encrypt_password, R=6)
+        }
+    sink = _HashingWriter(out)
+    try:
+        pdf.save(
+            cast(BinaryIO, sink),
+            # compress_streams would make qpdf inflate and re-deflate every stream with a
+            # filter array (a nested Flate bomb: 1 GiB through zlib); only our own few-byte
+            # streams are uncompressed.
+            compress_streams=False,
+            object_stream_mode=pikepdf.ObjectStreamMode.generate,
+            fix_metadata_version=False,
+            **options,
+        )
+        sink.finish()
+    finally:
+        sink.close()
     return AssembleResult(
         parts=result_parts,
         page_count=n,
@@ -647,99 +723,65 @@ def _assemble(
         dropped=dropped,
         unresolved_links=unresolved,
         document_id=doc_id.hex(),
+        sha256=sink.sha256.hexdigest(),
+        size=sink.size,
     )
-
-
-def _stamp_page(
-    writer: PdfWriter,
-    page: DictionaryObject,
-    form: IndirectObject,
-    box: VisualBox,
-    scale: float,
-    q_ref: IndirectObject,
-    extra: list[tuple[IndirectObject, str]],
-) -> None:
-    resources = _resolve(page.get("/Resources"))
-    new_res = (
-        DictionaryObject(resources)
-        if isinstance(resources, DictionaryObject)
-        else DictionaryObject()
-    )
-    xobjects = _resolve(new_res.get("/XObject"))
-    new_xo = (
-        DictionaryObject(xobjects) if isinstance(xobjects, DictionaryObject) else DictionaryObject()
-    )
-    ops = [b"\nQ\n"]
-    for ref, cm in extra:
-        name = _unique_name(new_xo, "/OkField")
-        new_xo[NameObject(name)] = ref
-        ops.append(f"q {cm} cm {name} Do Q\n".encode())
-    stamp_name = _unique_name(new_xo, "/OkStamp")
-    new_xo[NameObject(stamp_name)] = form
-    ops.append(f"q {_fmt(placement_matrix(box, scale))} cm {stamp_name} Do Q\n".encode())
-    new_res[NameObject("/XObject")] = new_xo
-    page[NameObject("/Resources")] = new_res
-
-    tail = DecodedStreamObject()
-    tail.set_data(b"".join(ops))
-    contents = _content_refs(page)
-    page[NameObject("/Contents")] = ArrayObject([q_ref, *contents, writer._add_object(tail)])
 
 
 _LINK_RE = re.compile(r"^opinionkit:page/(\d{1,9})$")
 
 
-def _rewrite_links(pages: list[Any], first: int) -> list[tuple[int, str]]:
+def _rewrite_links(pages: list[pikepdf.Page], first: int) -> list[tuple[int, str]]:
     unresolved: list[tuple[int, str]] = []
     for i, page in enumerate(pages):
-        annots = _resolve(page.get("/Annots"))
-        if not isinstance(annots, ArrayObject):
+        annots = page.obj.get("/Annots")
+        if not isinstance(annots, Array):
             continue
-        for ref in annots:
-            annot = _resolve(ref)
-            if not isinstance(annot, DictionaryObject) or annot.get("/Subtype") != "/Link":
+        for annot in annots:
+            if not _is_dict(annot) or annot.get("/Subtype") != Name.Link:
                 continue
-            action = _resolve(annot.get("/A"))
-            if not isinstance(action, DictionaryObject) or action.get("/S") != "/URI":
+            action = annot.get("/A")
+            if not _is_dict(action) or action.get("/S") != Name.URI:
                 continue
-            uri = _resolve(action.get("/URI"))
-            uri_text = bytes(uri).decode("latin-1") if isinstance(uri, bytes) else str(uri)
+            uri = action.get("/URI")
+            if not isinstance(uri, String):
+                continue
+            uri_text = bytes(uri).decode("latin-1")
             if not uri_text.startswith(LINK_PREFIX):
                 continue
             m = _LINK_RE.match(uri_text)
             target = int(m.group(1)) - first if m else -1
             if 0 <= target < len(pages):
-                annot[NameObject("/A")] = DictionaryObject(
-                    {
-                        NameObject("/S"): NameObject("/GoTo"),
-                        NameObject("/D"): ArrayObject(
-                            [pages[target].indirect_reference, NameObject("/Fit")]
-                        ),
-                    }
-                )
+                annot.A = Dictionary(S=Name.GoTo, D=Array([pages[target].obj, Name.Fit]))
+                if "/Contents" in annot:  # Typst's alternate text repeats the URI
+                    annot.Contents = String(f"Go to page {target + first}")
             else:
                 del annot["/A"]
+                if "/Contents" in annot:
+                    del annot["/Contents"]
                 unresolved.append((first + i, uri_text))
     return unresolved
 
 
-def _add_bookmarks(writer: PdfWriter, parts: list[PartPages], first: int) -> list[str]:
+def _add_bookmarks(pdf: Pdf, parts: list[PartPages], first: int) -> list[str]:
     written: list[str] = []
-    groups: dict[str, Any] = {}
-    for part in parts:
-        if part.first is None:
-            continue
-        index = part.first - first
-        parent = None
-        if part.group is not None:
+    groups: dict[str, pikepdf.OutlineItem] = {}
+    with pdf.open_outline() as outline:
+        for part in parts:
+            if part.first is None:
+                continue
+            index = part.first - first
+            item = pikepdf.OutlineItem(part.title, index, pikepdf.PageLocation.Fit)
+            if part.group is None:
+                outline.root.append(item)
+                written.append(part.title)
+                continue
             parent = groups.get(part.group)
             if parent is None:
-                parent = writer.add_outline_item(title=part.group, page_number=index)
+                parent = pikepdf.OutlineItem(part.group, index, pikepdf.PageLocation.Fit)
+                outline.root.append(parent)
                 groups[part.group] = parent
                 written.append(part.group)
-        writer.add_outline_item(title=part.title, page_number=index, parent=parent)
-        written.append(f"{part.group}/{part.title}" if part.group is not None else part.title)
+            parent.children.append(item)
+            written.append(f"{part.group}/{part.title}")
     return written
-
-
-_ = (NullObject, NumberObject)  # re-exported names kept for type checkers
