@@ -19,7 +19,7 @@ from opinionkit.errors import LimitExceeded
 from opinionkit.findings import Finding, Severity
 from opinionkit.inspect.dicom import DicomFolder, inspect_dicom_folder
 from opinionkit.inspect.filetype import FileKind, Sniffed, extension_matches, sniff
-from opinionkit.inspect.identity import Identity, dicom_evidence, text_evidence
+from opinionkit.inspect.identity import Identity, dicom_evidence, record_evidence
 from opinionkit.inspect.images import ImageInfo, inspect_image
 from opinionkit.inspect.limits import Limits
 from opinionkit.inspect.pdf import MAX_TEXT_PAGES, PdfInfo, inspect_pdf
@@ -227,7 +227,19 @@ class _Inspector:
                 if key not in keys:
                     keys.append(key)
                     jobs.append(job)
-        for key, result in zip(keys, run_many(jobs, limits=self.limits), strict=True):
+        results = run_many(jobs, limits=self.limits)
+        # PDFium (the text of a PDF) has no decompression limits of its own: a PDF that ran
+        # out of memory is read again with pypdf alone, as inspect_pdf does.
+        retry = [
+            i
+            for i, (key, result) in enumerate(zip(keys, results, strict=True))
+            if key[0] == "pdf" and isinstance(result, LimitExceeded) and result.what == "memory"
+        ]
+        if retry:
+            again = [(pdf_mod._inspect, (*jobs[i][1], pdf_mod.PYPDF)) for i in retry]
+            for i, result in zip(retry, run_many(again, limits=self.limits), strict=True):
+                results[i] = result
+        for key, result in zip(keys, results, strict=True):
             self.done[key] = result
 
     def _take(self, key: tuple[str, str, str | None]) -> object | None:
@@ -574,17 +586,12 @@ def _identity_from_text(
         return
     texts = [(n, t) for n, t in enumerate(info.page_texts, start=1) if t.strip()]
     # MRNs printed on pages that name the patient (name or DOB) are the patient's too:
-    # a facility's own number that the case file does not list.
-    known: set[str] = set()
-    for _, text in texts:
-        ev = text_evidence(text, who)
-        if ev.name or ev.dob:
-            known |= ev.unknown_mrns
+    # a facility's own number that the case file does not list (record_evidence learns
+    # them across the record's pages, reading each page once).
     found_any = False
     mismatch_pages: list[int] = []
     kinds: set[str] = set()
-    for n, text in texts:
-        ev = text_evidence(text, who, frozenset(known))
+    for (n, _), ev in zip(texts, record_evidence((t for _, t in texts), who), strict=True):
         if ev.name or ev.dob or ev.mrn:
             found_any = True
         if ev.other_dobs or ev.other_mrns or ev.other_names:

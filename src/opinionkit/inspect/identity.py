@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 
 from opinionkit.inspect.dicom import DicomFolder
 
@@ -85,11 +87,26 @@ _NAME_WORD = re.compile(r"^[A-Z][A-Za-z'\-]+,?$|^[A-Z]{2,}[A-Z'\-]*,?$")
 _NAME_PARTICLES = {"van", "von", "de", "del", "da", "di", "la", "le", "bin", "al", "y"}
 
 
+class _StripCombining(dict[int, int | None]):
+    """``str.translate`` table that drops combining marks; filled as characters are met,
+    so the per-character work runs in C once a character has been seen."""
+
+    def __missing__(self, code: int) -> int | None:
+        value = None if unicodedata.combining(chr(code)) else code
+        self[code] = value
+        return value
+
+
+_STRIP_COMBINING = _StripCombining()
+_SPACES = re.compile(r"\s+")
+
+
 def fold(text: str) -> str:
     """Lower-case, strip accents, normalise whitespace (for matching only)."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"\s+", " ", stripped.casefold())
+    if text.isascii():  # nothing to decompose, no accents (the common case)
+        return _SPACES.sub(" ", text.casefold())
+    stripped = unicodedata.normalize("NFKD", text).translate(_STRIP_COMBINING)
+    return _SPACES.sub(" ", stripped.casefold())
 
 
 def _norm_id(value: str) -> str:
@@ -111,6 +128,39 @@ class Identity:
     @property
     def mrn_keys(self) -> set[str]:
         return {_norm_id(m) for m in self.mrns}
+
+
+def _word_pattern(word: str) -> re.Pattern[str]:
+    return re.compile(r"(?<![a-z0-9])" + re.escape(word) + r"(?![a-z0-9])")
+
+
+@dataclass(frozen=True)
+class _Matchers:
+    """What :func:`text_evidence` looks for, prepared once per identity (not per page)."""
+
+    words: tuple[str, ...]
+    first: re.Pattern[str] | None
+    last: re.Pattern[str] | None
+    preferred: re.Pattern[str] | None
+    mrns: tuple[re.Pattern[str], ...]
+    mrn_keys: frozenset[str]
+    ours: frozenset[str]
+    """Folded name words (and preferred name) that make a labelled name the patient's."""
+
+
+@lru_cache(maxsize=16)
+def _matchers(who: Identity) -> _Matchers:
+    words = tuple(who.name_words)
+    preferred = fold(who.preferred_name) if who.preferred_name else None
+    return _Matchers(
+        words=words,
+        first=_word_pattern(words[0]) if words else None,
+        last=_word_pattern(words[-1]) if words else None,
+        preferred=_word_pattern(preferred) if preferred is not None else None,
+        mrns=tuple(_word_pattern(fold(m)) for m in who.mrns),
+        mrn_keys=frozenset(who.mrn_keys),
+        ours=frozenset(words) | ({preferred} if preferred is not None else set()),
+    )
 
 
 @dataclass(frozen=True)
@@ -170,10 +220,6 @@ def dates_in(text: str) -> list[tuple[int, int, set[date]]]:
     return found
 
 
-def _has_word(haystack: str, word: str) -> bool:
-    return re.search(r"(?<![a-z0-9])" + re.escape(word) + r"(?![a-z0-9])", haystack) is not None
-
-
 def _labelled_names(raw: str) -> list[list[str]]:
     """Name-like word runs after a patient-name label (original case, for shape tests)."""
     out: list[list[str]] = []
@@ -198,48 +244,85 @@ def _labelled_names(raw: str) -> list[list[str]]:
     return out
 
 
-def text_evidence(
-    text: str, who: Identity, known_mrns: frozenset[str] = frozenset()
-) -> TextEvidence:
-    """Judge one page's text. ``known_mrns`` are further (normalised) MRNs accepted as the
-    patient's, e.g. learned from another page of the same record that names the patient."""
+@dataclass(frozen=True)
+class _PageFacts:
+    """What one page says, before MRNs learned from other pages are taken into account."""
+
+    name: bool
+    dob: bool
+    mrn_word: bool
+    """One of the case's MRNs appears as a word."""
+    other_dobs: bool
+    other_names: bool
+    labelled: frozenset[str]
+    """Normalised values after an MRN label."""
+    labelled_ids: frozenset[str]
+    """Those of them with a digit (the candidates for another patient's MRN)."""
+
+
+def _page_facts(text: str, who: Identity) -> _PageFacts:
+    m = _matchers(who)
     folded = fold(text)
-    words = who.name_words
-    name = bool(words) and _has_word(folded, words[0]) and _has_word(folded, words[-1])
-    if not name and who.preferred_name and words:
-        name = _has_word(folded, fold(who.preferred_name)) and _has_word(folded, words[-1])
+    name = bool(m.first and m.last and m.first.search(folded) and m.last.search(folded))
+    if not name and m.preferred and m.last:
+        name = bool(m.preferred.search(folded) and m.last.search(folded))
 
     all_dates = dates_in(folded)
     dob = any(who.date_of_birth in ds for _, _, ds in all_dates)
 
     other_dobs = False
-    for m in _DOB_LABEL.finditer(folded):
-        after = [ds for s, _, ds in all_dates if m.end() <= s <= m.end() + 3]
+    for label in _DOB_LABEL.finditer(folded):
+        after = [ds for s, _, ds in all_dates if label.end() <= s <= label.end() + 3]
         if after and who.date_of_birth not in after[0]:
             other_dobs = True
 
-    mine = who.mrn_keys | set(known_mrns)
-    mrn = any(_has_word(folded, fold(m)) for m in who.mrns) or any(
-        _norm_id(v) in mine for v in _MRN_LABEL.findall(folded)
+    values = _MRN_LABEL.findall(folded)
+    other_names = any(
+        not {fold(w) for w in candidate} & m.ours for candidate in _labelled_names(text)
     )
-    unknown = frozenset(
-        key
-        for v in _MRN_LABEL.findall(folded)
-        if any(ch.isdigit() for ch in v) and (key := _norm_id(v)) not in mine
+    return _PageFacts(
+        name=name,
+        dob=dob,
+        mrn_word=any(p.search(folded) for p in m.mrns),
+        other_dobs=other_dobs,
+        other_names=other_names,
+        labelled=frozenset(_norm_id(v) for v in values),
+        labelled_ids=frozenset(_norm_id(v) for v in values if any(ch.isdigit() for ch in v)),
     )
 
-    other_names = False
-    for candidate in _labelled_names(text):
-        folded_words = {fold(w) for w in candidate}
-        ours = set(words) | ({fold(who.preferred_name)} if who.preferred_name else set())
-        if not folded_words & ours:
-            other_names = True
 
+def _evidence(facts: _PageFacts, who: Identity, known_mrns: Iterable[str]) -> TextEvidence:
+    mine = _matchers(who).mrn_keys.union(known_mrns)
+    mrn = facts.mrn_word or not facts.labelled.isdisjoint(mine)
+    unknown = facts.labelled_ids - mine
     # An MRN from a facility the case does not list is only suspicious when nothing on
     # the page names the patient: next to the patient's name or date of birth it is most
     # likely that facility's own number (other_dobs / other_names catch a different person).
-    other_mrns = bool(unknown) and not (name or dob)
-    return TextEvidence(name, dob, mrn, other_dobs, other_mrns, other_names, unknown)
+    other_mrns = bool(unknown) and not (facts.name or facts.dob)
+    return TextEvidence(
+        facts.name, facts.dob, mrn, facts.other_dobs, other_mrns, facts.other_names, unknown
+    )
+
+
+def text_evidence(
+    text: str, who: Identity, known_mrns: frozenset[str] = frozenset()
+) -> TextEvidence:
+    """Judge one page's text. ``known_mrns`` are further (normalised) MRNs accepted as the
+    patient's, e.g. learned from another page of the same record that names the patient."""
+    return _evidence(_page_facts(text, who), who, known_mrns)
+
+
+def record_evidence(texts: Iterable[str], who: Identity) -> list[TextEvidence]:
+    """Judge the pages of one record: as :func:`text_evidence`, with the MRNs printed on
+    pages that name the patient (name or date of birth) accepted on every page -- a
+    facility's own number that the case file does not list. Each page is read once."""
+    facts = [_page_facts(text, who) for text in texts]
+    mine = _matchers(who).mrn_keys
+    known: set[str] = set()
+    for f in facts:
+        if f.name or f.dob:
+            known |= f.labelled_ids - mine
+    return [_evidence(f, who, known) for f in facts]
 
 
 @dataclass(frozen=True)
