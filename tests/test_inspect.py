@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,7 @@ from opinionkit.errors import LimitExceeded
 from opinionkit.inspect.dicom import inspect_dicom_folder
 from opinionkit.inspect.filetype import FileKind, extension_matches, sniff, sniff_bytes
 from opinionkit.inspect.identity import Identity, dates_in, dicom_evidence, text_evidence
-from opinionkit.inspect.limits import Limits, run_limited
+from opinionkit.inspect.limits import Limits, run_limited, run_many
 
 ADA = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
 
@@ -90,6 +91,39 @@ def test_run_limited_reports_only_the_exception_type() -> None:
     with pytest.raises(RuntimeError) as info:
         run_limited(_boom, limits=Limits())
     assert str(info.value) == "ValueError"  # never the message, which may quote file content
+
+
+def _pid(_: int) -> int:
+    return os.getpid()
+
+
+def test_run_many_keeps_order_and_limits_each_job() -> None:
+    """Workers take job after job; a job that hangs, runs out of memory or fails costs
+    only its own result, and every later job still gets a worker and the full limits."""
+    limits = Limits(seconds=1.5, memory_mb=256)
+    jobs: list[tuple[object, tuple[object, ...]]] = [
+        (_allocate, (16,)),
+        (_sleep, (30,)),
+        (_allocate, (2048,)),
+        (_boom, ()),
+        (_allocate, (128,)),
+        *[(_sleep, (0,)) for _ in range(6)],
+    ]
+    started = time.monotonic()
+    results = run_many(jobs, limits=limits, workers=2)  # type: ignore[arg-type]
+    assert time.monotonic() - started < 10
+    assert results[0] == 16 * 1024 * 1024
+    assert isinstance(results[1], LimitExceeded) and results[1].what == "time"
+    assert isinstance(results[2], LimitExceeded) and results[2].what == "memory"
+    assert isinstance(results[3], RuntimeError) and str(results[3]) == "ValueError"
+    assert results[4] == 128 * 1024 * 1024  # a worker's earlier jobs do not eat its budget
+    assert results[5:] == ["done"] * 6
+
+
+def test_run_many_reuses_its_workers() -> None:
+    pids = run_many([(_pid, (i,)) for i in range(12)], limits=Limits(), workers=2)
+    assert len(set(pids)) <= 2
+    assert os.getpid() not in pids
 
 
 # --- identity from text -------------------------------------------------------------------

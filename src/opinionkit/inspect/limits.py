@@ -5,11 +5,13 @@ capped (``RLIMIT_AS``) and which is killed when it runs past its time limit; the
 comes back through a pipe. A hostile PDF (a loop, a decompression bomb, a fuzzed file)
 therefore costs at most ``Limits.seconds`` and ``Limits.memory_mb``, and can never hang
 or exhaust the process running ``check``. Where ``fork`` is unavailable (Windows) the
-function runs in-process without the bounds.
+function runs in-process without the bounds. :func:`run_many` runs many such jobs on
+a few forked workers that each take one job after another, every job within the limits.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
@@ -57,33 +59,78 @@ def _silence() -> None:
         pass
 
 
-def _child(conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
-    _silence()
+def _bound(limits: Limits) -> None:
+    """Cap this process's address space at what it uses now plus ``limits.memory_mb``, and
+    its CPU time at what it has used plus ``limits.seconds`` (soft limits: a worker raises
+    them again for its next file; the file's own code never runs ours)."""
     try:
         import resource
 
         budget = _vm_size_bytes() + limits.memory_mb * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (budget, budget))
-        cpu = int(limits.seconds) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+        _, hard_as = resource.getrlimit(resource.RLIMIT_AS)
+        if hard_as != resource.RLIM_INFINITY:
+            budget = min(budget, hard_as)
+        resource.setrlimit(resource.RLIMIT_AS, (budget, hard_as))
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = int(used.ru_utime + used.ru_stime + limits.seconds) + 2
+        _, hard_cpu = resource.getrlimit(resource.RLIMIT_CPU)
+        if hard_cpu != resource.RLIM_INFINITY:
+            cpu = min(cpu, hard_cpu)
+        resource.setrlimit(resource.RLIMIT_CPU, (cpu, hard_cpu))
     except (ImportError, ValueError, OSError):
         pass
+
+
+def _call(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[str, Any]:
     try:
-        result: tuple[str, Any] = ("ok", fn(*args))
+        return ("ok", fn(*args))
     except MemoryError:
-        result = ("memory", None)
+        return ("memory", None)
     except RecursionError:
-        result = ("error", "RecursionError")
+        return ("error", "RecursionError")
     except OpinionkitError as e:  # our own messages carry no patient data: keep them
-        result = ("opinionkit", (e.message, e.hint))
+        return ("opinionkit", (e.message, e.hint))
     except BaseException as e:
-        result = ("error", type(e).__name__)
+        return ("error", type(e).__name__)
+
+
+def _send(conn: Connection, result: tuple[str, Any]) -> None:
     try:
         conn.send(result)
     except MemoryError:
         conn.send(("memory", None))
     except Exception as e:
         conn.send(("error", type(e).__name__))
+
+
+def _child(conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    _silence()
+    _bound(limits)
+    try:
+        _send(conn, _call(fn, args))
+    finally:
+        conn.close()
+
+
+def _worker(conn: Connection, limits: Limits) -> None:
+    """A forked worker of :func:`run_many`: runs jobs sent down ``conn`` one at a time,
+    each within ``limits``, until the pipe closes. It stops after any job that did not
+    end normally (its state may be damaged); the parent starts a fresh one."""
+    _silence()
+    try:
+        while True:
+            try:
+                job = conn.recv()
+            except (EOFError, OSError):
+                return
+            if job is None:  # the parent has no more work
+                return
+            fn, args = job
+            _bound(limits)
+            result = _call(fn, args)
+            _send(conn, result)
+            if result[0] != "ok":
+                return
     finally:
         conn.close()
 
@@ -97,9 +144,14 @@ def _fork_context() -> Any:
 def run_many(
     jobs: list[tuple[Callable[..., Any], tuple[Any, ...]]], *, limits: Limits, workers: int = 0
 ) -> list[Any]:
-    """Run ``jobs`` (each ``(fn, args)``) in bounded child processes, ``workers`` at a time
-    (default: one per CPU), all forked from this thread. Returns, in order, each result or
-    the exception it ended with (:class:`LimitExceeded` or :class:`RuntimeError`)."""
+    """Run ``jobs`` (each ``(fn, args)``, both picklable) in bounded child processes,
+    ``workers`` at a time (default: one per CPU). Returns, in order, each result or the
+    exception it ended with (:class:`LimitExceeded` or :class:`RuntimeError`).
+
+    The workers are forked once and each takes job after job (forking a large process
+    for every file costs more than a small file's inspection); every job gets the full
+    time and memory limits. A worker that runs out of time is killed, one that runs out
+    of memory or fails dies, and a fresh worker takes the next job."""
     from multiprocessing.connection import wait
 
     ctx = _fork_context()
@@ -112,41 +164,63 @@ def run_many(
                 out.append(e)
         return out
 
-    workers = workers or max(1, min(os.cpu_count() or 1, 8))
+    workers = min(workers or max(1, min(os.cpu_count() or 1, 8)), len(jobs))
     results: list[Any] = [None] * len(jobs)
     pending = list(range(len(jobs)))
-    running: dict[Any, tuple[int, Any, float]] = {}  # conn -> (index, process, deadline)
+    pending.reverse()  # pop() from the end takes jobs in order
+    idle: list[tuple[Any, Any]] = []  # (conn, process)
+    busy: dict[Any, tuple[int, Any, float]] = {}  # conn -> (job index, process, deadline)
     try:
-        while pending or running:
-            while pending and len(running) < workers:
-                i = pending.pop(0)
-                fn, args = jobs[i]
-                recv, proc = _start(ctx, limits, fn, args)
-                running[recv] = (i, proc, time.monotonic() + limits.seconds)
+        while pending or busy:
+            while pending and (idle or len(busy) < workers):
+                conn, proc = idle.pop() if idle else _start_worker(ctx, limits)
+                i = pending.pop()
+                try:
+                    conn.send(jobs[i])
+                except (OSError, ValueError):  # the worker died while idle
+                    _reap(conn, proc)
+                    pending.append(i)
+                    continue
+                busy[conn] = (i, proc, time.monotonic() + limits.seconds)
             now = time.monotonic()
-            timeout = max(0.0, min(d for _, _, d in running.values()) - now)
-            ready = wait(list(running), timeout)
+            timeout = max(0.0, min(d for _, _, d in busy.values()) - now)
+            ready: list[Any] = wait(list(busy), timeout)
             for conn in ready:
-                i, proc, _ = running.pop(conn)
-                results[i] = _collect(conn, limits)
-                _reap(conn, proc)
+                i, proc, _ = busy.pop(conn)
+                try:
+                    status, value = conn.recv()
+                except (EOFError, OSError):  # died: killed by its memory or CPU limit
+                    status, value = "memory", None
+                results[i] = _outcome(status, value, limits)
+                if status == "ok":
+                    idle.append((conn, proc))
+                else:
+                    _reap(conn, proc)
             now = time.monotonic()
-            for conn, (i, proc, deadline) in list(running.items()):
+            for conn, (i, proc, deadline) in list(busy.items()):
                 if now >= deadline:
-                    running.pop(conn)
+                    busy.pop(conn)
                     results[i] = LimitExceeded("time", f"{limits.seconds:g} s")
                     _reap(conn, proc)
     finally:
-        for conn, (_, proc, _) in running.items():
+        for conn, (_, proc, _) in busy.items():
             _reap(conn, proc)
+        for conn, proc in idle:
+            _reap(conn, proc, graceful=True)
     return results
 
 
-def _collect(conn: Any, limits: Limits) -> Any:
-    try:
-        status, value = conn.recv()
-    except (EOFError, OSError):
-        return LimitExceeded("memory", f"{limits.memory_mb} MB")
+def _start_worker(ctx: Any, limits: Limits) -> tuple[Any, Any]:
+    parent, child = ctx.Pipe(duplex=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # see _start
+        proc = ctx.Process(target=_worker, args=(child, limits), daemon=True)
+        proc.start()
+    child.close()
+    return parent, proc
+
+
+def _outcome(status: str, value: Any, limits: Limits) -> Any:
     if status == "memory":
         return LimitExceeded("memory", f"{limits.memory_mb} MB")
     if status == "error":
@@ -156,8 +230,24 @@ def _collect(conn: Any, limits: Limits) -> Any:
     return value
 
 
-def _reap(conn: Any, proc: Any) -> None:
+def _collect(conn: Any, limits: Limits) -> Any:
+    try:
+        status, value = conn.recv()
+    except (EOFError, OSError):
+        return LimitExceeded("memory", f"{limits.memory_mb} MB")
+    return _outcome(status, value, limits)
+
+
+def _reap(conn: Any, proc: Any, graceful: bool = False) -> None:
+    """Close the pipe and end the process: killed at once, or (``graceful``, an idle
+    worker) given a moment to see the closed pipe and exit by itself."""
+    if graceful:
+        # Not just the closed pipe: a worker forked later holds a copy of this end.
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(None)
     conn.close()
+    if graceful:
+        proc.join(1)
     if proc.is_alive():
         proc.kill()
     proc.join(5)
