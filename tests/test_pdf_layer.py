@@ -249,7 +249,7 @@ def test_output_hash_and_size_are_those_of_the_written_bytes(
     import importlib
 
     assemble_module = importlib.import_module("opinionkit.pdf.assemble")
-    monkeypatch.setattr(assemble_module._HashingWriter, "CHUNK", 1000)  # many chunks
+    monkeypatch.setattr(assemble_module._HashingSink, "CHUNK", 1000)  # many chunks
     data, result = build([Part("R", None, blank_pdf([(612, 792, 0)] * 5))] * 3)
     assert len(data) > 10_000
     assert result.size == len(data)  # type: ignore[attr-defined]
@@ -272,6 +272,28 @@ def test_write_error_reaches_the_caller() -> None:
             out=Full(),  # type: ignore[arg-type]
         )
     assert info.value.errno == errno.ENOSPC
+
+
+def test_a_page_listed_twice_becomes_two_pages() -> None:
+    import pikepdf
+
+    src = pikepdf.Pdf.open(io.BytesIO(blank_pdf([(612, 792, 0)])))
+    page = src.Root.Pages.Kids[0]
+    src.Root.Pages.Kids = pikepdf.Array([page, page])
+    src.Root.Pages.Count = 2
+    buf = io.BytesIO()
+    src.save(buf)
+    data, result = build(
+        [Part("Twice", None, buf.getvalue()), Part("One", None, blank_pdf([(595, 842, 0)]))]
+    )
+    reader = PdfReader(io.BytesIO(data))
+    assert result.page_count == 3  # type: ignore[attr-defined]
+    assert len(reader.pages) == 3
+    refs = [p.indirect_reference.idnum for p in reader.pages]  # type: ignore[union-attr]
+    assert len(set(refs)) == 3  # each page its own object, each stamped once
+    for i, p in enumerate(reader.pages, start=1):
+        assert p.extract_text().count(f"Page {i} of 3") == 1
+    assert float(reader.pages[2].mediabox.width) == 595
 
 
 def test_not_a_pdf_names_the_file(tmp_path: Path) -> None:
