@@ -46,7 +46,7 @@ does, in order:
    file is *not* byte-identical between runs: the standard security handler draws a
    random file key, salts and AES IVs.
 
-The output's SHA-256 and size are computed as it is written (no second read).
+The output's SHA-256 and size are computed as it is written (no second read of it).
 
 Memory: one source is open at a time; the copied pages' stream data is held once, by the
 output, until written (about the total size of the inputs).
@@ -60,7 +60,6 @@ import io
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -511,11 +510,10 @@ def _document_id(
 
 
 class _HashingSink(io.RawIOBase):
-    """Hashes the bytes it is given and passes them on to ``out``, on a helper thread
-    (hashing and writing both release the GIL) while qpdf goes on serialising. Sits
-    behind an :class:`io.BufferedWriter`: qpdf hands over ~1.5 KB at a time, and a
-    Python ``write`` for each of those would cost more than the hashing. A write error
-    surfaces at the next chunk or at :meth:`finish`."""
+    """Hashes the bytes it is given and passes them on to ``out``. Sits behind an
+    :class:`io.BufferedWriter`: qpdf hands over ~1.5 KB at a time, and a Python ``write``
+    for each of those would cost more than the hashing. (Hashing on a helper thread was
+    no faster: pikepdf holds the GIL while qpdf serialises.)"""
 
     CHUNK = 4 << 20
 
@@ -524,35 +522,16 @@ class _HashingSink(io.RawIOBase):
         self._out = out
         self.sha256 = hashlib.sha256()
         self.size = 0
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="opinionkit-write")
-        self._pending: Future[None] | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        chunk = bytes(data)  # the caller's buffer is reused once this returns
-        self._wait()
-        self.size += len(chunk)
-        self._pending = self._pool.submit(self._sink, chunk)
-        return len(chunk)
-
-    def _sink(self, chunk: bytes) -> None:
-        self.sha256.update(chunk)
-        self._out.write(chunk)
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            pending.result()  # re-raises a write error of the previous chunk
-
-    def finish(self) -> None:
-        """Wait until everything handed over is hashed and written."""
-        self._wait()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
-        super().close()
+        self.sha256.update(data)
+        self._out.write(data)
+        n = len(data)
+        self.size += n
+        return n
 
 
 # --------------------------------------------------------------------------- assemble
@@ -721,11 +700,9 @@ def _assemble(
             **options,
         )
         buffered.flush()
-        sink.finish()
     finally:
         with contextlib.suppress(Exception):  # after a failure the output is discarded
             buffered.close()
-        sink.close()
     return AssembleResult(
         parts=result_parts,
         page_count=n,
