@@ -114,12 +114,21 @@ def _stat_problem(path: Path, want_dir: bool) -> tuple[str, str] | None:
     return None
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
+def _sha256(path: Path | str) -> str:
     with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def _size(path: str) -> int:
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
+
+
+def _hashed(fn: Any, path: str, *args: Any) -> tuple[str, Any]:
+    """Run in a worker: the file's SHA-256 and what ``fn(path, *args)`` makes of it."""
+    return _sha256(path), fn(path, *args)
 
 
 def check_files(
@@ -194,6 +203,12 @@ class _Inspector:
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self.done: dict[tuple[str, str, str | None], object] = {}
+        self.hashes: dict[str, str] = {}
+        """SHA-256 of the files the workers read, by path."""
+
+    def sha256(self, path: Path) -> str:
+        known = self.hashes.get(str(path))
+        return known if known is not None else _sha256(path)
 
     def prefetch(self, case: Case, case_dir: Path, max_file_mb: int) -> None:
         from opinionkit.inspect import images as images_mod
@@ -227,7 +242,16 @@ class _Inspector:
                 if key not in keys:
                     keys.append(key)
                     jobs.append(job)
-        results = run_many(jobs, limits=self.limits)
+        # Largest files first, so that no worker is left with a big one at the end; each
+        # worker also hashes the file it reads (SHA-256 for duplicates and the manifest).
+        order = sorted(range(len(jobs)), key=lambda i: -_size(keys[i][1]))
+        done = run_many([(_hashed, (jobs[i][0], *jobs[i][1])) for i in order], limits=self.limits)
+        results: list[Any] = [None] * len(jobs)
+        for i, result in zip(order, done, strict=True):
+            if isinstance(result, tuple):
+                self.hashes[keys[i][1]], results[i] = result
+            else:
+                results[i] = result
         # PDFium (the text of a PDF) has no decompression limits of its own: a PDF that ran
         # out of memory is read again with pypdf alone, as inspect_pdf does.
         retry = [
@@ -356,7 +380,7 @@ def _check_one(
             rel,
             "rename it; opinionkit goes by the content",
         )
-    fi.sha256 = _sha256(path)
+    fi.sha256 = insp.sha256(path)
     first = hashes.get(fi.sha256)
     if first is not None:
         yield _f(
