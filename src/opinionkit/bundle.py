@@ -48,6 +48,7 @@ from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.models import Case, RecordKind, RecordStatus
 from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
 from opinionkit.pdf.assemble import PartError
+from opinionkit.pdf.atomic import fsync_soon
 from opinionkit.render import (
     Enclosure,
     FrontMatter,
@@ -874,6 +875,7 @@ def _write_volumes(
                 if owner is None:
                     raise
                 raise _RecordFailed(owner.record_index, owner.is_translation, e.message) from None
+        fsync_soon(target)  # to disk while the next volume, the letter and manifest are made
         for index, what in assembled.dropped:
             result.notes.append(f"{parts[index].title}: {what} not carried into the packet")
         size = assembled.size

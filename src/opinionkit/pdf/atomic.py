@@ -29,6 +29,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -128,6 +129,26 @@ def _remove_stale(parent: Path, name: str) -> None:
             else:  # killed between the two renames: put the earlier output back
                 with contextlib.suppress(OSError):
                     os.rename(sibling, parent / name)
+
+
+def fsync_soon(path: Path) -> None:
+    """Start writing a finished file to disk now, on a helper thread (``os.fsync``
+    releases the GIL), while other outputs are made: the commit's own fsync of it then
+    finds little left to do. Errors are left for that fsync to report."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+
+    def run() -> None:
+        try:
+            os.fsync(fd)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+    threading.Thread(target=run, name="opinionkit-fsync", daemon=True).start()
 
 
 class AtomicDir:
