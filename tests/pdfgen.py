@@ -39,6 +39,11 @@ def text_pdf(
         ).encode()
         objects.append(page)
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    return serialize(objects)
+
+
+def serialize(objects: list[bytes]) -> bytes:
+    """A PDF file of ``objects`` (bodies of objects 1, 2, ...; object 1 the catalog)."""
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
     for num, body in enumerate(objects, start=1):

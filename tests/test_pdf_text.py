@@ -19,7 +19,7 @@ from opinionkit.inspect import pdf as pdf_mod
 from opinionkit.inspect.identity import Identity, fold, record_evidence, text_evidence
 from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.inspect.pdf import inspect_pdf
-from pdfgen import report, write_text_pdf
+from pdfgen import report, serialize, write_text_pdf
 
 ADA = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
 HEADER = report("Ada Testperson", "1970-05-06", "00123", "CT chest report")
@@ -127,27 +127,13 @@ def _bomb_pdf(where: str) -> bytes:
         (page_content, filters if where == "content" else None),
         (form_content, filters if where == "form" else None),
     ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for num, body in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % num + body + b"\nendobj\n"
-    for num, (data, filt) in enumerate(streams, start=5):
-        offsets.append(len(out))
+    for data, filt in streams:
         head = b"<< /Length %d" % len(data) + (b" /Filter " + filt if filt else b"")
-        if num == 6:
+        if len(objects) == 5:  # object 6: the form the page draws
             head += b" /Type /XObject /Subtype /Form /BBox [0 0 612 792]"
             head += b" /Resources << /Font << /F1 3 0 R >> >>"
-        out += b"%d 0 obj\n" % num + head + b" >>\nstream\n" + data + b"\nendstream\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
-    for off in offsets:
-        out += b"%010d 00000 n \n" % off
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
-        len(offsets) + 1,
-        xref,
-    )
-    return bytes(out)
+        objects.append(head + b" >>\nstream\n" + data + b"\nendstream")
+    return serialize(objects)
 
 
 @pytest.mark.parametrize("where", ["content", "form"])
