@@ -61,14 +61,15 @@ _TYPST_SOURCE = r"""
 #set par(justify: false)
 #set page(margin: 0pt, height: __HEIGHT__pt)
 #let tag(body) = box(fill: white.transparentize(12%), inset: (x: 2pt, y: 1.2pt), body)
+// Two placed boxes, not a grid: half the layout time over hundreds of stamp pages. The
+// left text gets the width the right text ("Page 10000 of 10000  PREFIX000001") can
+// never need; the Form XObject's BBox clips anything outside the stamp.
 #for s in stamps {
-  page(width: s.at(0) * 1pt, block(
-    width: 100%, height: 100%, clip: true, inset: (x: 18pt, bottom: 9pt, top: 2pt),
-    align(bottom, grid(
-      columns: (1fr, auto), column-gutter: 8pt, align: (left, right),
-      tag(left-text), tag(s.at(1)),
-    )),
-  ))
+  page(width: s.at(0) * 1pt, {
+    place(bottom + left, dx: 18pt, dy: -9pt,
+      box(width: s.at(0) * 1pt - 36pt - 160pt, tag(left-text)))
+    place(bottom + right, dx: -18pt, dy: -9pt, tag(s.at(1)))
+  })
 }
 """
 
