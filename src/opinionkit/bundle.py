@@ -43,7 +43,7 @@ from opinionkit.errors import (
     UsageError,
 )
 from opinionkit.findings import Finding, Severity
-from opinionkit.inspect.filetype import FileKind
+from opinionkit.inspect.filetype import FileKind, file_sha256
 from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.models import Case, RecordKind, RecordStatus
 from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
@@ -257,14 +257,6 @@ def _split_volumes(items: list[_Item], front_size: int, limit: int | None) -> tu
 # --------------------------------------------------------------------------- helpers
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _generated(case: Case, environ: dict[str, str]) -> datetime:
     """The packet's date: SOURCE_DATE_EPOCH, else the case's ``prepared:`` date, else today."""
     epoch = environ.get("SOURCE_DATE_EPOCH")
@@ -383,7 +375,7 @@ def _copy_imaging(
                         {
                             "source": f"{fi.rel}/{rel}" if fi.path.is_dir() else fi.rel,
                             "file": f"{folder}/{name}",
-                            "sha256": _sha256(src),
+                            "sha256": file_sha256(src),
                             "size": src.stat().st_size,
                         }
                     )
@@ -408,7 +400,7 @@ def _copy_imaging(
                 for entry in im.files:
                     new = moved[entry["file"]]
                     entry["file"] = new
-                    entry["copy_sha256"] = _sha256(dest / new)
+                    entry["copy_sha256"] = file_sha256(dest / new)
                 for shown in im.studies:
                     shown.location = "imaging/ (open DICOMDIR)"
     return out
@@ -957,7 +949,7 @@ def _manifest(
         "case_id": case.case_id,
         "profile": checked.profile.id if checked.profile else None,
         "generated": moment.isoformat().replace("+00:00", "Z"),
-        "case_file": {"path": checked.path.name, "sha256": _sha256(checked.path)},
+        "case_file": {"path": checked.path.name, "sha256": file_sha256(checked.path)},
         "complete": not result.missing,
         "missing": result.missing,
         "encrypted": options.encrypt,

@@ -7,7 +7,6 @@ DICOM are inspected by :mod:`opinionkit.inspect` (bounded in time and memory).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Iterator
@@ -18,11 +17,16 @@ from typing import Any
 from opinionkit.errors import LimitExceeded
 from opinionkit.findings import Finding, Severity
 from opinionkit.inspect.dicom import DicomFolder, inspect_dicom_folder
-from opinionkit.inspect.filetype import FileKind, Sniffed, extension_matches, sniff
+from opinionkit.inspect.filetype import FileKind, Sniffed, extension_matches, file_sha256, sniff
 from opinionkit.inspect.identity import Identity, dicom_evidence, record_evidence
 from opinionkit.inspect.images import ImageInfo, inspect_image
 from opinionkit.inspect.limits import Limits
-from opinionkit.inspect.pdf import MAX_TEXT_PAGES, PdfInfo, inspect_pdf
+from opinionkit.inspect.pdf import (
+    MAX_TEXT_PAGES,
+    PdfInfo,
+    inspect_pdf,
+    inspect_pdf_without_pdfium,
+)
 from opinionkit.loading import LoadedCase
 from opinionkit.models import Case, Record, RecordKind, RecordStatus
 
@@ -114,11 +118,6 @@ def _stat_problem(path: Path, want_dir: bool) -> tuple[str, str] | None:
     return None
 
 
-def _sha256(path: Path | str) -> str:
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 def _size(path: str) -> int:
     try:
         return os.stat(path).st_size
@@ -128,7 +127,7 @@ def _size(path: str) -> int:
 
 def _hashed(fn: Any, path: str, *args: Any) -> tuple[str, Any]:
     """Run in a worker: the file's SHA-256 and what ``fn(path, *args)`` makes of it."""
-    return _sha256(path), fn(path, *args)
+    return file_sha256(path), fn(path, *args)
 
 
 def check_files(
@@ -208,7 +207,7 @@ class _Inspector:
 
     def sha256(self, path: Path) -> str:
         known = self.hashes.get(str(path))
-        return known if known is not None else _sha256(path)
+        return known if known is not None else file_sha256(path)
 
     def prefetch(self, case: Case, case_dir: Path, max_file_mb: int) -> None:
         from opinionkit.inspect import images as images_mod
@@ -252,17 +251,6 @@ class _Inspector:
                 self.hashes[keys[i][1]], results[i] = result
             else:
                 results[i] = result
-        # PDFium (the text of a PDF) has no decompression limits of its own: a PDF that ran
-        # out of memory is read again with pypdf alone, as inspect_pdf does.
-        retry = [
-            i
-            for i, (key, result) in enumerate(zip(keys, results, strict=True))
-            if key[0] == "pdf" and isinstance(result, LimitExceeded) and result.what == "memory"
-        ]
-        if retry:
-            again = [(pdf_mod._inspect, (*jobs[i][1], pdf_mod.PYPDF)) for i in retry]
-            for i, result in zip(retry, run_many(again, limits=self.limits), strict=True):
-                results[i] = result
         for key, result in zip(keys, results, strict=True):
             self.done[key] = result
 
@@ -273,6 +261,9 @@ class _Inspector:
         return result
 
     def pdf(self, path: Path, password: str | None) -> PdfInfo:
+        result = self.done.get(("pdf", str(path), password))
+        if isinstance(result, LimitExceeded) and result.what == "memory":
+            return inspect_pdf_without_pdfium(path, password, limits=self.limits)
         result = self._take(("pdf", str(path), password))
         if isinstance(result, PdfInfo):
             return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -9,6 +10,12 @@ from pathlib import Path
 HEAD_BYTES = 4096
 """How far into the file to look; a PDF header may sit after junk from a mail gateway
 (readers accept it within the first 1024 bytes; we allow a little more)."""
+
+
+def file_sha256(path: Path | str) -> str:
+    """The SHA-256 (hex) of a file's bytes, read in chunks (never whole into memory)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class FileKind(str, Enum):

@@ -259,11 +259,10 @@ def _inspect(path: str, password: str | None, seconds: float, engine: str = PDFI
     try:
         # pypdf reads a file it is given by name whole into memory; from an open file it
         # reads only the objects it needs (a scan's image data is never read).
-        fh = open(path, "rb")  # noqa: SIM115 - closed below, whatever happens
-    except OSError as e:
+        with open(path, "rb") as fh:
+            return _inspect_open(fh, path, password, seconds, engine, started)
+    except OSError as e:  # only the open: _inspect_open reports its own errors as data
         return PdfInfo(error=type(e).__name__)
-    with fh:
-        return _inspect_open(fh, path, password, seconds, engine, started)
 
 
 def _inspect_open(
@@ -344,12 +343,19 @@ def inspect_pdf(
     """Inspect one PDF within ``limits``. Raises :class:`LimitExceeded` on time or memory."""
     limits = limits or Limits()
     try:
-        try:
-            return run_limited(_inspect, str(path), password, limits.seconds, limits=limits)
-        except LimitExceeded as e:
-            if e.what != "memory":
-                raise
-            # PDFium has no decompression limits of its own: read the text with pypdf.
-            return run_limited(_inspect, str(path), password, limits.seconds, PYPDF, limits=limits)
+        return run_limited(_inspect, str(path), password, limits.seconds, limits=limits)
+    except LimitExceeded as e:
+        if e.what != "memory":
+            raise
+        return inspect_pdf_without_pdfium(path, password, limits=limits)
+    except RuntimeError as e:
+        return PdfInfo(error=str(e))
+
+
+def inspect_pdf_without_pdfium(path: Path, password: str | None, *, limits: Limits) -> PdfInfo:
+    """Inspect one PDF reading its text with pypdf alone: what follows a PDFium read that
+    ran out of memory (PDFium has no decompression limits of its own; pypdf has)."""
+    try:
+        return run_limited(_inspect, str(path), password, limits.seconds, PYPDF, limits=limits)
     except RuntimeError as e:
         return PdfInfo(error=str(e))

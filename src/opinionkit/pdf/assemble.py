@@ -70,6 +70,7 @@ from pikepdf import Array, Dictionary, Name, Pdf, Stream, String
 
 from opinionkit import __version__
 from opinionkit.errors import InputError
+from opinionkit.inspect.filetype import file_sha256
 from opinionkit.pdf.stamp import (
     StampSpec,
     VisualBox,
@@ -185,33 +186,22 @@ class PartError(InputError):
 
 
 @contextmanager
-def quiet_pdf_libraries() -> Iterator[None]:
-    """Keep the PDF libraries' warnings (which may quote bytes of a record) out of every log.
+def quiet_pikepdf() -> Iterator[None]:
+    """Keep qpdf's warnings (which may quote bytes of a record) out of every log.
 
-    pikepdf forwards qpdf's messages to the ``pikepdf`` logger and pypdf logs repairs to
-    ``pypdf``; with no handler configured, Python would print them on stderr. Inside this
-    block they go nowhere."""
-    logs = [logging.getLogger(name) for name in ("pikepdf", "pypdf")]
-    saved = [(log.propagate, list(log.handlers)) for log in logs]
-    for log in logs:
-        log.propagate = False
-        log.handlers = [logging.NullHandler()]
+    pikepdf forwards them to the ``pikepdf`` logger; with no handler configured, Python
+    would print them on stderr. Inside this block they go nowhere."""
+    log = logging.getLogger("pikepdf")
+    saved = (log.propagate, list(log.handlers))
+    log.propagate = False
+    log.handlers = [logging.NullHandler()]
     try:
         yield
     finally:
-        for log, (propagate, handlers) in zip(logs, saved, strict=True):
-            log.propagate, log.handlers = propagate, handlers
+        log.propagate, log.handlers = saved
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _part_digest(part: Part) -> str:
@@ -219,7 +209,7 @@ def _part_digest(part: Part) -> str:
         return part.sha256
     if isinstance(part.source, bytes):
         return hashlib.sha256(part.source).hexdigest()
-    return _file_sha256(part.source)
+    return file_sha256(part.source)
 
 
 @contextmanager
@@ -561,7 +551,7 @@ def assemble(
     Raises :class:`~opinionkit.errors.InputError` naming the part for a source that cannot
     be read or decrypted.
     """
-    with quiet_pdf_libraries(), Pdf.new() as pdf:
+    with quiet_pikepdf(), Pdf.new() as pdf:
         return _assemble(
             pdf,
             parts,
