@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -274,7 +275,18 @@ def test_write_error_reaches_the_caller() -> None:
     assert info.value.errno == errno.ENOSPC
 
 
-def test_a_page_listed_twice_becomes_two_pages() -> None:
+def as_source(data: bytes, kind: str, tmp_path: Path) -> Path | bytes:
+    """The same PDF as bytes or as a file: assemble opens files through qpdf's job
+    interface (stream data read while writing) and bytes with pikepdf directly."""
+    if kind == "bytes":
+        return data
+    path = tmp_path / "source.pdf"
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["bytes", "file"])
+def test_a_page_listed_twice_becomes_two_pages(kind: str, tmp_path: Path) -> None:
     import pikepdf
 
     src = pikepdf.Pdf.open(io.BytesIO(blank_pdf([(612, 792, 0)])))
@@ -284,7 +296,10 @@ def test_a_page_listed_twice_becomes_two_pages() -> None:
     buf = io.BytesIO()
     src.save(buf)
     data, result = build(
-        [Part("Twice", None, buf.getvalue()), Part("One", None, blank_pdf([(595, 842, 0)]))]
+        [
+            Part("Twice", None, as_source(buf.getvalue(), kind, tmp_path)),
+            Part("One", None, blank_pdf([(595, 842, 0)])),
+        ]
     )
     reader = PdfReader(io.BytesIO(data))
     assert result.page_count == 3  # type: ignore[attr-defined]
@@ -294,6 +309,92 @@ def test_a_page_listed_twice_becomes_two_pages() -> None:
     for i, p in enumerate(reader.pages, start=1):
         assert p.extract_text().count(f"Page {i} of 3") == 1
     assert float(reader.pages[2].mediabox.width) == 595
+
+
+@pytest.mark.parametrize("kind", ["bytes", "file"])
+def test_inherited_page_attributes_are_kept(kind: str, tmp_path: Path) -> None:
+    """MediaBox, Rotate and Resources set on the page tree, not on the page itself."""
+    import pikepdf
+
+    src = pikepdf.Pdf.new()
+    font = pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1)
+    font.BaseFont = pikepdf.Name.Helvetica
+    page = src.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Page,
+            Contents=src.make_stream(b"BT /F1 12 Tf 72 500 Td (Inherited) Tj ET"),
+        )
+    )
+    tree = src.Root.Pages
+    page.Parent = tree
+    tree.Kids = pikepdf.Array([page])
+    tree.Count = 1
+    tree.MediaBox = pikepdf.Array([0, 0, 842, 595])
+    tree.Rotate = 90
+    tree.Resources = pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=font))
+    buf = io.BytesIO()
+    src.save(buf)
+    data, _ = build([Part("Inherited", None, as_source(buf.getvalue(), kind, tmp_path))])
+    (out,) = PdfReader(io.BytesIO(data)).pages
+    assert [float(v) for v in out.mediabox] == [0, 0, 842, 595]
+    assert out.get("/Rotate") == 90
+    assert "Inherited" in out.extract_text()
+    assert_stamp_at_visual_bottom(out)
+
+
+MEMORY_PROBE = """
+import sys
+from pathlib import Path
+from opinionkit.pdf import Part, StampSpec, assemble
+assemble([Part("Warm-up", None, Path(sys.argv[3]))], stamp=StampSpec("Case X"), metadata={},
+         out=open(sys.argv[2], "wb"))  # Typst and its fonts loaded before measuring
+def peak_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+open("/proc/self/clear_refs", "w").write("5")  # reset the peak to the current RSS
+before = peak_kb()
+with open(sys.argv[2], "wb") as out:
+    assemble([Part("Big", None, Path(sys.argv[1]))], stamp=StampSpec("Case X"),
+             metadata={}, out=out)
+print((peak_kb() - before) // 1024)
+"""
+
+
+@pytest.mark.skipif(
+    not Path("/proc/self/clear_refs").exists(), reason="needs Linux's peak-RSS reset"
+)
+def test_stream_data_is_read_while_writing_not_held(tmp_path: Path) -> None:
+    """A file's images are streamed from it into the packet, not copied into memory
+    first: assembling a 96 MB file raises peak memory by far less than its size."""
+    import pikepdf
+
+    src = pikepdf.Pdf.new()
+    rng = __import__("random").Random(7)
+    for _ in range(6):  # six pages, each a 16 MB incompressible "scan"
+        image = src.make_stream(rng.randbytes(16 << 20))
+        image.Type, image.Subtype = pikepdf.Name.XObject, pikepdf.Name.Image
+        image.Width, image.Height = 4096, 4096
+        image.ColorSpace, image.BitsPerComponent = pikepdf.Name.DeviceGray, 8
+        src.add_blank_page(page_size=(612, 792))
+        page = src.pages[-1]
+        page.Resources = pikepdf.Dictionary(XObject=pikepdf.Dictionary(Im0=image))
+        page.Contents = src.make_stream(b"q 612 0 0 792 0 0 cm /Im0 Do Q")
+    big = tmp_path / "big.pdf"
+    src.save(big, compress_streams=False)
+    small = tmp_path / "small.pdf"
+    small.write_bytes(blank_pdf([(612, 792, 0)]))
+    out = tmp_path / "out.pdf"
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, str(big), str(out), str(small)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    grew_mb = int(proc.stdout.strip())
+    assert out.stat().st_size > big.stat().st_size
+    assert len(PdfReader(out).pages) == 6
+    assert grew_mb < 48, f"peak memory grew by {grew_mb} MB for a 96 MB input"
 
 
 def test_not_a_pdf_names_the_file(tmp_path: Path) -> None:

@@ -48,16 +48,19 @@ does, in order:
 
 The output's SHA-256 and size are computed as it is written (no second read of it).
 
-Memory: one source is open at a time; the copied pages' stream data is held once, by the
-output, until written (about the total size of the inputs).
+Memory: the sources stay open until the output is written, and their stream data is read
+from them then, as the ``qpdf`` command does (see :func:`_open_source`): the page
+dictionaries are in memory, the images and content streams are not.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import logging
+import os
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -212,14 +215,36 @@ def _part_digest(part: Part) -> str:
     return file_sha256(part.source)
 
 
-@contextmanager
-def _open_source(part: Part, index: int) -> Iterator[Pdf]:
-    """The part, opened and decrypted; closed when the block ends."""
-    source: Path | BinaryIO = (
-        io.BytesIO(part.source) if isinstance(part.source, bytes) else part.source
-    )
+MAX_LAZY_SOURCES = 256
+"""Sources kept open until the packet is written (one file descriptor each); later ones
+are copied into memory at once."""
+
+
+def _open_source(part: Part, index: int, lazy: bool) -> Pdf:
+    """The part, opened and decrypted (the caller closes it).
+
+    A file is opened through qpdf's job interface when ``lazy``: pikepdf's own
+    :meth:`Pdf.open` makes qpdf copy every page's stream data into memory at
+    ``copy_foreign`` time (about the size of the inputs), a job-opened file lets the
+    output read it from the file while it is written, as the ``qpdf`` command does.
+    ``noWarn`` keeps qpdf's warnings (which may quote bytes of the record) off stderr.
+    """
     try:
-        pdf = Pdf.open(
+        if isinstance(part.source, Path) and lazy:
+            spec: dict[str, str] = {
+                "inputFile": str(part.source),
+                "outputFile": os.devnull,
+                "noWarn": "",
+            }
+            if part.password:
+                spec["password"] = part.password
+            if not part.source.is_file():
+                raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT))
+            return pikepdf.Job(spec).create_pdf()
+        source: Path | BinaryIO = (
+            io.BytesIO(part.source) if isinstance(part.source, bytes) else part.source
+        )
+        return Pdf.open(
             source,
             password=part.password or "",
             access_mode=pikepdf.AccessMode.stream,
@@ -234,10 +259,25 @@ def _open_source(part: Part, index: int) -> Iterator[Pdf]:
         raise PartError(
             index, f"{part.label(index)}: not a readable PDF ({type(exc).__name__})"
         ) from None
-    try:
-        yield pdf
-    finally:
-        pdf.close()
+
+
+_INHERITED = ("/Resources", "/MediaBox", "/CropBox", "/Rotate")
+"""Page attributes a page may take from its ancestors in the page tree."""
+
+
+def _push_inherited(page: Any) -> None:
+    """Set on a source page the attributes it inherits (what ``inherit_page_attributes``
+    does for :meth:`Pdf.open`, which a job-opened file does not get), so that the copy,
+    which has no page tree above it, keeps them."""
+    missing = [key for key in _INHERITED if key not in page]
+    node, depth = page.get("/Parent"), 0
+    while missing and _is_dict(node) and depth < 64:
+        for key in list(missing):
+            value = node.get(key)
+            if value is not None:
+                page[key] = value
+                missing.remove(key)
+        node, depth = node.get("/Parent"), depth + 1
 
 
 def _is_dict(obj: Any) -> TypeGuard[Dictionary]:
@@ -551,9 +591,11 @@ def assemble(
     Raises :class:`~opinionkit.errors.InputError` naming the part for a source that cannot
     be read or decrypted.
     """
-    with quiet_pikepdf(), Pdf.new() as pdf:
+    # Sources close after the output (their stream data is read while it is written).
+    with quiet_pikepdf(), contextlib.ExitStack() as sources, Pdf.new() as pdf:
         return _assemble(
             pdf,
+            sources,
             parts,
             stamp=stamp,
             metadata=metadata,
@@ -566,6 +608,7 @@ def assemble(
 
 def _assemble(
     pdf: Pdf,
+    sources: contextlib.ExitStack,
     parts: Sequence[Part],
     *,
     stamp: StampSpec,
@@ -590,28 +633,31 @@ def _assemble(
                 dropped.append((index, what))
 
         start = len(copied)
-        with _open_source(part, index) as source:
-            try:
-                for what in _catalog_drops(source):
-                    note(what)
-                for src_page in source.pages:
-                    # Each page is copied on its own (qpdf never follows a reference from
-                    # one page into another); the page tree is built once at the end:
-                    # pdf.pages.extend costs O(n) a page, minutes for 10 000 pages.
-                    page = pdf.copy_foreign(src_page.obj)
-                    if page.objgen in seen_pages:  # a page tree listing a page twice
-                        page = pdf.make_indirect(Dictionary(dict(page.items())))
-                    seen_pages.add(page.objgen)
-                    page_draws = _clean_page(page, note)
-                    if page_draws:
-                        draws[len(copied)] = page_draws
-                    copied.append(page)
-            except InputError:
-                raise
-            except _READ_ERRORS as exc:
-                raise PartError(
-                    index, f"{part.label(index)}: damaged PDF ({type(exc).__name__})"
-                ) from None
+        source = _open_source(part, index, lazy=index < MAX_LAZY_SOURCES)
+        sources.callback(source.close)  # open until the packet is written
+        try:
+            for what in _catalog_drops(source):
+                note(what)
+            for src_page in source.pages:
+                if "/Parent" in src_page.obj:
+                    _push_inherited(src_page.obj)
+                # Each page is copied on its own (qpdf never follows a reference from
+                # one page into another); the page tree is built once at the end:
+                # pdf.pages.extend costs O(n) a page, minutes for 10 000 pages.
+                page = pdf.copy_foreign(src_page.obj)
+                if page.objgen in seen_pages:  # a page tree listing a page twice
+                    page = pdf.make_indirect(Dictionary(dict(page.items())))
+                seen_pages.add(page.objgen)
+                page_draws = _clean_page(page, note)
+                if page_draws:
+                    draws[len(copied)] = page_draws
+                copied.append(page)
+        except InputError:
+            raise
+        except _READ_ERRORS as exc:
+            raise PartError(
+                index, f"{part.label(index)}: damaged PDF ({type(exc).__name__})"
+            ) from None
         count = len(copied) - start
         printed_start = first_page_number + start
         result_parts.append(
@@ -690,6 +736,10 @@ def _assemble(
             **options,
         )
         buffered.flush()
+    except pikepdf.PdfError as exc:  # a source's data is read now, while writing
+        raise InputError(
+            f"a record could not be read while the packet was written ({type(exc).__name__})"
+        ) from None
     finally:
         with contextlib.suppress(Exception):  # after a failure the output is discarded
             buffered.close()
