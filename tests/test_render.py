@@ -767,3 +767,66 @@ def test_plain_text_letter_has_the_question_and_is_not_escaped() -> None:
 def test_environment_is_cached_per_template_folder(tmp_path: Path) -> None:
     assert environment(None) is environment(None)
     assert environment(tmp_path) is not environment(None)
+
+
+# --------------------------------------------------------------------------- template cache
+
+
+def _fresh(monkeypatch: pytest.MonkeyPatch, cache: Path | str) -> None:
+    monkeypatch.setenv("OPINIONKIT_CACHE_DIR", str(cache))
+    environment.cache_clear()
+
+
+def test_compiled_templates_are_cached_on_disk_and_reused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jinja2
+
+    cache, tpl = tmp_path / "cache", tmp_path / "tpl"
+    tpl.mkdir()
+    (tpl / "t.typ.j2").write_text("A {{ x }}\n")
+    try:
+        _fresh(monkeypatch, cache)
+        first = render_template("t.typ.j2", {"x": "one"}, tpl)
+        entries = list((cache / "templates").iterdir())
+        assert entries and all(e.stat().st_mode & 0o077 == 0 for e in entries)
+        assert (cache / "templates").stat().st_mode & 0o077 == 0
+
+        # a new process (a fresh environment) loads the code instead of compiling it
+        _fresh(monkeypatch, cache)
+
+        def no_compile(*a: object, **k: object) -> None:
+            raise AssertionError("template compiled again")
+
+        with monkeypatch.context() as m:
+            m.setattr(jinja2.Environment, "compile", no_compile)
+            assert render_template("t.typ.j2", {"x": "one"}, tpl) == first
+
+        # an edited template is compiled afresh; a corrupt entry is a miss, not an error
+        (tpl / "t.typ.j2").write_text("B {{ x }}\n")
+        _fresh(monkeypatch, cache)
+        assert render_template("t.typ.j2", {"x": "two"}, tpl) == 'B #"two";\n'
+        for entry in (cache / "templates").iterdir():
+            entry.write_bytes(b"garbage")
+        _fresh(monkeypatch, cache)
+        assert render_template("t.typ.j2", {"x": "two"}, tpl) == 'B #"two";\n'
+    finally:
+        environment.cache_clear()
+
+
+def test_no_cache_when_disabled_or_when_others_can_write_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    try:
+        _fresh(monkeypatch, "")
+        assert environment(None, False).bytecode_cache is None
+        shared = tmp_path / "shared"
+        (shared / "templates").mkdir(parents=True)
+        (shared / "templates").chmod(0o777)
+        _fresh(monkeypatch, shared)
+        assert environment(None, False).bytecode_cache is None
+        (tmp_path / "t.typ.j2").write_text("A {{ x }}\n")
+        assert render_template("t.typ.j2", {"x": "one"}, tmp_path) == 'A #"one";\n'
+        assert list((shared / "templates").iterdir()) == []
+    finally:
+        environment.cache_clear()

@@ -30,7 +30,10 @@ fall back to an installed system font that has them, as the footer stamp does
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import os
 import re
 import traceback
 from collections.abc import Mapping
@@ -210,6 +213,58 @@ class _GuardedLoader(jinja2.BaseLoader):
         return source, filename, uptodate
 
 
+CACHE_DIR_ENV = "OPINIONKIT_CACHE_DIR"
+"""Folder for compiled templates (default ``$XDG_CACHE_HOME/opinionkit``, i.e.
+``~/.cache/opinionkit``); set it empty to compile every template on every run."""
+
+
+class _TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Jinja's compiled-template cache on disk, so a run does not recompile the shipped
+    templates (about 0.35 s a process). An entry is keyed by the template's name, file,
+    source checksum (Jinja's own check) and ``tag`` (the environment's settings, which
+    change the generated code). Holds template code only, never case data. Any problem
+    reading or writing it means a cache miss, never an error."""
+
+    def __init__(self, folder: str, tag: str) -> None:
+        super().__init__(folder)
+        self._tag = tag
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        key = super().get_cache_key(name, filename)
+        return hashlib.sha1(f"{self._tag}|{key}".encode()).hexdigest()
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except Exception:  # unreadable or corrupt entry
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(Exception):  # read-only home, full disk: just no cache
+            super().dump_bytecode(bucket)
+
+
+def _template_cache(tag: str) -> jinja2.BytecodeCache | None:
+    configured = os.environ.get(CACHE_DIR_ENV)
+    if configured == "":
+        return None
+    if configured:
+        folder = Path(configured)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        folder = (Path(xdg) if xdg else Path.home() / ".cache") / "opinionkit"
+    folder = folder / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        st = folder.stat()
+    except (OSError, RuntimeError):  # RuntimeError: no home directory
+        return None
+    # The cache holds code that is run: only a folder no one else can write to.
+    if st.st_uid != os.getuid() or st.st_mode & 0o022:
+        return None
+    return _TemplateCache(str(folder), tag)
+
+
 @functools.lru_cache(maxsize=8)
 def environment(templates_dir: Path | None = None, text: bool = False) -> jinja2.Environment:
     """The Jinja environment: the user's folder (if any) first, then the shipped templates,
@@ -223,8 +278,10 @@ def environment(templates_dir: Path | None = None, text: bool = False) -> jinja2
             raise InputError(f"{templates_dir}: --templates must name a folder of templates")
         loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
     loaders.append(jinja2.FileSystemLoader(str(shipped)))
+    tag = f"{jinja2.__version__}|sandboxed-immutable|{'text' if text else 'typst'}|v1"
     env = ImmutableSandboxedEnvironment(
         loader=_GuardedLoader(jinja2.ChoiceLoader(loaders)),
+        bytecode_cache=_template_cache(tag),
         undefined=jinja2.StrictUndefined,
         autoescape=False,
         trim_blocks=True,
