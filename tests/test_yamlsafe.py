@@ -111,3 +111,46 @@ def test_random_bytes_end_in_data_or_problem(raw: bytes) -> None:
         parse(raw)
     except YamlProblem as p:
         assert p.code.startswith("yaml.")
+
+
+def _yaml_files() -> list[object]:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(root.glob("examples/*/case.yaml")) + sorted(
+        (root / "src" / "opinionkit" / "profiles").glob("*.yaml")
+    )
+    assert files
+    return files
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+@pytest.mark.parametrize("path", _yaml_files(), ids=lambda p: f"{p.parent.name}/{p.name}")  # type: ignore[attr-defined]
+def test_libyaml_and_pure_python_parsers_agree(
+    path: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """parse() uses libyaml when it can; it must give exactly what the pure-Python
+    parser gives: the same values (nulls, quoted text) and the same positions."""
+    assert yamlsafe._LOADER is yaml.CSafeLoader
+    raw = path.read_bytes()  # type: ignore[attr-defined]
+    fast = parse(raw)
+    monkeypatch.setattr(yamlsafe, "_LOADER", yaml.SafeLoader)
+    slow = parse(raw)
+    assert fast.data == slow.data
+    assert fast.positions == slow.positions
+
+
+@pytest.mark.skipif(not yaml.__with_libyaml__, reason="PyYAML built without libyaml")
+@given(
+    st.dictionaries(
+        st.sampled_from(["a", "b", "mrn", "x y"]),
+        st.one_of(st.none(), st.text(max_size=8), st.lists(st.text(max_size=4), max_size=3)),
+        max_size=4,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_libyaml_agrees_on_generated_documents(doc: dict[str, object]) -> None:
+    raw = yaml.safe_dump(doc, allow_unicode=True).encode()
+    fast = yamlsafe._parse(raw.decode(), yaml.CSafeLoader)
+    slow = yamlsafe._parse(raw.decode(), yaml.SafeLoader)
+    assert fast.data == slow.data and fast.positions == slow.positions
