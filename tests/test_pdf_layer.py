@@ -642,6 +642,50 @@ def test_atomic_write_creates_owner_only(tmp_path: Path) -> None:
     _no_temps(tmp_path)
 
 
+@pytest.mark.parametrize("sync", [True, False])
+def test_atomic_write_fsyncs_unless_told_its_folder_will(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sync: bool
+) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
+    atomic_write(tmp_path / "manifest.json", b"{}", force=True, sync=sync)
+    assert (tmp_path / "manifest.json").read_bytes() == b"{}"
+    assert bool(synced) is sync
+    _no_temps(tmp_path)
+
+
+def test_write_behind_passes_bytes_through_and_flushes_every_range(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opinionkit.pdf import atomic
+
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setattr(
+        atomic, "_sync_file_range", lambda fd, off, n, flags: calls.append((off, n, flags)) or 0
+    )
+    chunks = [os.urandom(n) for n in (700, 300, 1500, 10, 2000)]
+    target = tmp_path / "big.pdf"
+    with open(target, "wb", buffering=0) as raw, atomic.WriteBehind(raw, every=1000) as fh:
+        for chunk in chunks:
+            assert fh.write(chunk) == len(chunk)
+    assert target.read_bytes() == b"".join(chunks)
+    # contiguous ranges from 0, each at least `every` long, all asking only to start writing
+    assert [c[0] for c in calls] == [0, 1000, 2500]
+    assert [c[1] for c in calls] == [1000, 1500, 2010]
+    assert {c[2] for c in calls} == {2}  # SYNC_FILE_RANGE_WRITE: never waits
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="sync_file_range is Linux's")
+def test_write_behind_uses_the_kernel_call_on_linux(tmp_path: Path) -> None:
+    from opinionkit.pdf import atomic
+
+    assert atomic._sync_file_range is not None
+    with open(tmp_path / "f", "wb", buffering=0) as raw, atomic.WriteBehind(raw, every=10) as fh:
+        fh.write(b"x" * 100)
+    assert (tmp_path / "f").read_bytes() == b"x" * 100
+
+
 def test_atomic_write_refuses_without_force(tmp_path: Path) -> None:
     target = tmp_path / "packet.pdf"
     target.write_bytes(b"old")

@@ -48,7 +48,7 @@ from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.models import Case, RecordKind, RecordStatus
 from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
 from opinionkit.pdf.assemble import PartError
-from opinionkit.pdf.atomic import fsync_soon
+from opinionkit.pdf.atomic import WriteBehind, fsync_soon
 from opinionkit.render import (
     Enclosure,
     FrontMatter,
@@ -637,7 +637,7 @@ def _build(
         _write(tmp, f"{case.case_id}-cover-letter.txt", letter_text.encode("utf-8"), result)
         result.manifest = _manifest(case, checked, items, front, result, moment, options)
         manifest_bytes = (json.dumps(result.manifest, indent=2, ensure_ascii=False) + "\n").encode()
-        atomic_write(tmp / "manifest.json", manifest_bytes, force=True)
+        atomic_write(tmp / "manifest.json", manifest_bytes, force=True, sync=False)
 
 
 class BundleRefused(OpinionkitError):
@@ -851,13 +851,14 @@ def _write_volumes(
         # no second copy of the packet in memory.
         target = tmp / name
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
+        # Unbuffered (assemble buffers): WriteBehind sends it to disk as it is written.
+        with os.fdopen(fd, "wb", buffering=0) as raw, WriteBehind(raw) as fh:
             try:
                 assembled = assemble(
                     parts,
                     stamp=vstamp,
                     metadata=metadata,
-                    out=fh,
+                    out=fh,  # type: ignore[arg-type]
                     first_page_number=printed,
                     total_pages=total,
                     encrypt_password=password,
@@ -908,7 +909,7 @@ def _write(
         buf = io.BytesIO()
         writer.write(buf)
         data = buf.getvalue()
-    atomic_write(tmp / name, data, force=True)
+    atomic_write(tmp / name, data, force=True, sync=False)  # AtomicDir fsyncs it
     result.outputs.append(
         OutputFile(name, hashlib.sha256(data).hexdigest(), len(data), pages, first, last)
     )

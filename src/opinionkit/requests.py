@@ -234,7 +234,7 @@ def write_requests(
                 (f"{stem}.txt", text.encode()),
                 (f"{case.case_id}-authorisation-{req.number:02d}-{req.slug}.pdf", auth),
             ):
-                atomic_write(tmp / name, data, force=True)
+                atomic_write(tmp / name, data, force=True, sync=False)  # AtomicDir fsyncs
                 files.append(name)
         summary = {
             "schema": REQUEST_SCHEMA,
@@ -246,6 +246,7 @@ def write_requests(
             tmp / "requests.json",
             (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode(),
             force=True,
+            sync=False,  # AtomicDir fsyncs it
         )
         files.append("requests.json")
     return RequestResult(out, plan, files)

