@@ -46,7 +46,7 @@ from opinionkit.findings import Finding, Severity
 from opinionkit.inspect.filetype import FileKind, file_sha256
 from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.models import Case, RecordKind, RecordStatus
-from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
+from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write
 from opinionkit.pdf.assemble import PartError
 from opinionkit.pdf.atomic import WriteBehind, fsync_soon
 from opinionkit.render import (
@@ -659,6 +659,8 @@ def _item_pdf(item: _Item) -> bytes:
         return paths[0].read_bytes()
     # A record of several files (scanned pages): one PDF, images converted, PDFs appended.
     from pypdf import PdfReader, PdfWriter
+
+    from opinionkit.pdf.images import images_to_pdf
 
     writer = PdfWriter()
     for f in item.files:

@@ -35,7 +35,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pypdf import PdfReader
+import pikepdf
 
 from opinionkit.errors import InputError
 from opinionkit.models import Case, MaterialKind, Reason, SignerRole, Stage
@@ -211,7 +211,8 @@ SECTIONS = (
 
 
 def _page_count(pdf: bytes) -> int:
-    return len(PdfReader(io.BytesIO(pdf)).pages)
+    with pikepdf.Pdf.open(io.BytesIO(pdf)) as doc:
+        return len(doc.pages)
 
 
 def stage_text(stage: Stage | None) -> str:
