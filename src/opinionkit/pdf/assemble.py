@@ -46,8 +46,7 @@ does, in order:
    file is *not* byte-identical between runs: the standard security handler draws a
    random file key, salts and AES IVs.
 
-The output's SHA-256 and size are computed as it is written (no second read of it), the
-hashing on a helper thread.
+The output's SHA-256 and size are computed as it is written (no second read of it).
 
 Memory: the sources stay open until the output is written, and their stream data is read
 from them then, as the ``qpdf`` command does (see :func:`_open_source`): the page
@@ -62,9 +61,7 @@ import hashlib
 import io
 import logging
 import os
-import queue
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -543,45 +540,28 @@ def _document_id(
 
 
 class _HashingSink(io.RawIOBase):
-    """Passes the bytes it is given on to ``out`` and hashes them on a helper thread.
-
-    Sits behind an :class:`io.BufferedWriter`: qpdf hands over ~1.5 KB at a time, and a
-    Python ``write`` for each of those would cost more than the hashing. Each 4 MB block
-    is copied and queued; the thread hashes it (``hashlib`` releases the GIL) while qpdf
-    serialises the next one, so the ~0.14 s of SHA-256 over the reference packet is
-    mostly off the writer's path. :meth:`digest` waits for the queue to drain."""
+    """Hashes the bytes it is given and passes them on to ``out``. Sits behind an
+    :class:`io.BufferedWriter`: qpdf hands over ~1.5 KB at a time, and a Python ``write``
+    for each of those would cost more than the hashing. (Hashing on a helper thread was
+    no faster: pikepdf holds the GIL while qpdf serialises.)"""
 
     CHUNK = 4 << 20
 
     def __init__(self, out: BinaryIO) -> None:
         super().__init__()
         self._out = out
-        self._sha256 = hashlib.sha256()
-        self._queue: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._hash, name="opinionkit-sha256", daemon=True)
-        self._thread.start()
+        self.sha256 = hashlib.sha256()
         self.size = 0
-
-    def _hash(self) -> None:
-        while (block := self._queue.get()) is not None:
-            self._sha256.update(block)
 
     def writable(self) -> bool:
         return True
 
     def write(self, data: Any) -> int:
-        block = bytes(data)  # the buffer is reused once this returns
-        self._out.write(block)
-        self._queue.put(block)
-        self.size += len(block)
-        return len(block)
-
-    def finish(self) -> str:
-        """Stop the helper; the hex SHA-256 of everything written."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        return self._sha256.hexdigest()
+        self.sha256.update(data)
+        self._out.write(data)
+        n = len(data)
+        self.size += n
+        return n
 
 
 # --------------------------------------------------------------------------- assemble
@@ -763,7 +743,6 @@ def _assemble(
     finally:
         with contextlib.suppress(Exception):  # after a failure the output is discarded
             buffered.close()
-        digest = sink.finish()
     return AssembleResult(
         parts=result_parts,
         page_count=n,
@@ -773,7 +752,7 @@ def _assemble(
         dropped=dropped,
         unresolved_links=unresolved,
         document_id=doc_id.hex(),
-        sha256=digest,
+        sha256=sink.sha256.hexdigest(),
         size=sink.size,
     )
 
