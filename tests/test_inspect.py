@@ -258,3 +258,44 @@ def test_damaged_dicom_is_counted_not_raised(tmp_path: Path) -> None:
     (tmp_path / "broken.dcm").write_bytes(good[:200])
     folder = inspect_dicom_folder(tmp_path)
     assert folder.dicom_files + len(folder.unreadable) + len(folder.non_dicom) == 2
+
+
+def test_identity_evidence_is_made_in_the_worker_that_read_the_pdf(tmp_path: Path) -> None:
+    """check's workers judge each page's identity where the text is (no second pass over
+    the texts in the main process); the main process uses what they found."""
+    from datetime import date
+
+    from opinionkit.checks.files import _inspect_and_judge, _Inspector, _Judged
+    from opinionkit.inspect.identity import Identity, record_evidence
+    from opinionkit.inspect.limits import Limits
+    from pdfgen import report, write_text_pdf
+
+    ada = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
+    other = report("Bea Otherperson", "1981-02-03", "99999", "CT chest report")
+    pages = [*report("Ada Testperson", "1970-05-06", "00123", "CT chest report"), [" "], other[0]]
+    path = write_text_pdf(tmp_path / "r.pdf", pages)
+    judged = _inspect_and_judge(str(path), None, 30.0, ada)
+    assert isinstance(judged, _Judged)
+    texts = [t for t in judged.info.page_texts if t.strip()]
+    assert judged.evidence == record_evidence(texts, ada)
+    assert judged.evidence[0].verdict == "match"
+    assert judged.evidence[-1].verdict == "mismatch"
+
+    from opinionkit.loading import load_case
+
+    case_file = tmp_path / "case.yaml"
+    case_file.write_text(
+        "schema_version: 1\ncase_id: T-1\nprepared: 2026-11-20\n"
+        "patient: {name: Ada Maria Testperson, date_of_birth: 1970-05-06}\n"
+        "care_team: {treating_oncologist: {name: Dr. X, phone: 555-0101}}\n"
+        "request: {primary_question: Is surgery an option?}\n"
+        "diagnosis: {cancer_type: Lung adenocarcinoma, date: 2026-01-10}\n"
+        "treatment: {plan: none yet}\nmedications: none\nallergies: none\n"
+        "records:\n  - {kind: pathology-report, title: P, date: 2026-01-01, source: X, file: r.pdf}\n",
+        encoding="utf-8",
+    )
+    loaded = load_case(case_file)
+    assert loaded.case is not None
+    insp = _Inspector(Limits())
+    insp.prefetch(loaded.case, tmp_path, 100, ada)
+    assert insp.evidence[("pdf", str(path), None)] == judged.evidence

@@ -18,7 +18,7 @@ from opinionkit.errors import LimitExceeded
 from opinionkit.findings import Finding, Severity
 from opinionkit.inspect.dicom import DicomFolder, inspect_dicom_folder
 from opinionkit.inspect.filetype import FileKind, Sniffed, extension_matches, file_sha256, sniff
-from opinionkit.inspect.identity import Identity, dicom_evidence, record_evidence
+from opinionkit.inspect.identity import Identity, TextEvidence, dicom_evidence, record_evidence
 from opinionkit.inspect.images import ImageInfo, inspect_image
 from opinionkit.inspect.limits import Limits
 from opinionkit.inspect.pdf import (
@@ -130,6 +130,26 @@ def _hashed(fn: Any, path: str, *args: Any) -> tuple[str, Any]:
     return file_sha256(path), fn(path, *args)
 
 
+@dataclass(frozen=True)
+class _Judged:
+    """A PDF's inspection and its pages' identity evidence, both made in the worker."""
+
+    info: PdfInfo
+    evidence: list[TextEvidence]
+
+
+def _inspect_and_judge(path: str, password: str | None, seconds: float, who: Identity) -> Any:
+    """Run in a worker: inspect the PDF, then judge whose its pages are (the texts are
+    at hand there, and the workers run side by side while the main process waits)."""
+    from opinionkit.inspect import pdf as pdf_mod
+
+    info = pdf_mod._inspect(path, password, seconds)
+    if not isinstance(info, PdfInfo):
+        return info
+    texts = [t for t in info.page_texts if t.strip()]
+    return _Judged(info, record_evidence(texts, who))
+
+
 def check_files(
     loaded: LoadedCase, limits: Limits, max_file_mb: int = DEFAULT_MAX_FILE_MB
 ) -> tuple[list[RecordInfo], list[Finding]]:
@@ -146,7 +166,7 @@ def check_files(
     findings: list[Finding] = []
     hashes: dict[str, str] = {}  # sha256 -> key path of first record holding it
     insp = _Inspector(limits)
-    insp.prefetch(case, case_dir, max_file_mb)
+    insp.prefetch(case, case_dir, max_file_mb, who)
 
     for i, rec in enumerate(case.records):
         info = RecordInfo(i, rec)
@@ -204,14 +224,15 @@ class _Inspector:
         self.done: dict[tuple[str, str, str | None], object] = {}
         self.hashes: dict[str, str] = {}
         """SHA-256 of the files the workers read, by path."""
+        self.evidence: dict[tuple[str, str, str | None], list[TextEvidence]] = {}
+        """Identity evidence for the non-blank pages of each PDF the workers read."""
 
     def sha256(self, path: Path) -> str:
         known = self.hashes.get(str(path))
         return known if known is not None else file_sha256(path)
 
-    def prefetch(self, case: Case, case_dir: Path, max_file_mb: int) -> None:
+    def prefetch(self, case: Case, case_dir: Path, max_file_mb: int, who: Identity) -> None:
         from opinionkit.inspect import images as images_mod
-        from opinionkit.inspect import pdf as pdf_mod
         from opinionkit.inspect.limits import run_many
 
         jobs: list[tuple[Any, tuple[Any, ...]]] = []
@@ -230,8 +251,8 @@ class _Inspector:
                 if kind is FileKind.PDF:
                     key = ("pdf", str(path), password)
                     job: tuple[Any, tuple[Any, ...]] = (
-                        pdf_mod._inspect,
-                        (str(path), password, self.limits.seconds),
+                        _inspect_and_judge,
+                        (str(path), password, self.limits.seconds, who),
                     )
                 elif kind in (FileKind.JPEG, FileKind.PNG, FileKind.TIFF):
                     key = ("image", str(path), None)
@@ -252,6 +273,9 @@ class _Inspector:
             else:
                 results[i] = result
         for key, result in zip(keys, results, strict=True):
+            if isinstance(result, _Judged):
+                self.evidence[key] = result.evidence
+                result = result.info
             self.done[key] = result
 
     def _take(self, key: tuple[str, str, str | None]) -> object | None:
@@ -559,7 +583,8 @@ def _check_pdf(
             rel,
             "look at those pages in the packet; ask the sender for a new copy if they are blank",
         )
-    yield from _identity_from_text(loaded, fi, key, who, info)
+    evidence = insp.evidence.get(("pdf", str(path), password))
+    yield from _identity_from_text(loaded, fi, key, who, info, evidence)
 
 
 def _truncated(path: Path) -> bool:
@@ -569,8 +594,15 @@ def _truncated(path: Path) -> bool:
 
 
 def _identity_from_text(
-    loaded: LoadedCase, fi: FileInfo, key: tuple[str | int, ...], who: Identity, info: PdfInfo
+    loaded: LoadedCase,
+    fi: FileInfo,
+    key: tuple[str | int, ...],
+    who: Identity,
+    info: PdfInfo,
+    evidence: list[TextEvidence] | None = None,
 ) -> Iterator[Finding]:
+    """``evidence``: :func:`record_evidence` of the non-blank pages, when the worker that
+    read the file made it (else it is made here)."""
     rel = fi.rel
     if info.text_checked < info.pages:
         why = (
@@ -606,7 +638,9 @@ def _identity_from_text(
     found_any = False
     mismatch_pages: list[int] = []
     kinds: set[str] = set()
-    for (n, _), ev in zip(texts, record_evidence((t for _, t in texts), who), strict=True):
+    if evidence is None or len(evidence) != len(texts):
+        evidence = record_evidence([t for _, t in texts], who)
+    for (n, _), ev in zip(texts, evidence, strict=True):
         if ev.name or ev.dob or ev.mrn:
             found_any = True
         if ev.other_dobs or ev.other_mrns or ev.other_names:
