@@ -55,6 +55,7 @@ dictionaries are in memory, the images and content streams are not.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import errno
 import hashlib
@@ -466,8 +467,18 @@ def _unique_name(existing: Any, base: str) -> str:
     return name
 
 
-def _page_box(page: pikepdf.Page) -> VisualBox:
-    obj = page.obj
+@contextmanager
+def _damaged(part: Part, index: int) -> Iterator[None]:
+    """Report what reading a damaged part raises as a :class:`PartError` naming it."""
+    try:
+        yield
+    except InputError:
+        raise
+    except _READ_ERRORS as exc:
+        raise PartError(index, f"{part.label(index)}: damaged PDF ({type(exc).__name__})") from None
+
+
+def _page_box(obj: Any) -> VisualBox:
     return visual_box(
         {
             "/MediaBox": obj.get("/MediaBox"),
@@ -624,6 +635,8 @@ def _assemble(
     copied: list[Any] = []  # the packet's page dictionaries, in order
     seen_pages: set[tuple[int, int]] = set()
 
+    # ---- open every part and read its pages (nothing copied yet)
+    opened: list[tuple[int, Part, list[Any], Callable[[str], None]]] = []
     for index, part in enumerate(parts):
         seen: set[str] = set()
 
@@ -632,37 +645,57 @@ def _assemble(
                 seen.add(what)
                 dropped.append((index, what))
 
-        start = len(copied)
         source = _open_source(part, index, lazy=index < MAX_LAZY_SOURCES)
         sources.callback(source.close)  # open until the packet is written
-        try:
+        with _damaged(part, index):
             for what in _catalog_drops(source):
                 note(what)
-            for src_page in source.pages:
-                if "/Parent" in src_page.obj:
-                    _push_inherited(src_page.obj)
-                # Each page is copied on its own (qpdf never follows a reference from
-                # one page into another); the page tree is built once at the end:
-                # pdf.pages.extend costs O(n) a page, minutes for 10 000 pages.
-                page = pdf.copy_foreign(src_page.obj)
-                if page.objgen in seen_pages:  # a page tree listing a page twice
-                    page = pdf.make_indirect(Dictionary(dict(page.items())))
-                seen_pages.add(page.objgen)
-                page_draws = _clean_page(page, note)
-                if page_draws:
-                    draws[len(copied)] = page_draws
-                copied.append(page)
-        except InputError:
-            raise
-        except _READ_ERRORS as exc:
-            raise PartError(
-                index, f"{part.label(index)}: damaged PDF ({type(exc).__name__})"
-            ) from None
-        count = len(copied) - start
-        printed_start = first_page_number + start
-        result_parts.append(
-            PartPages(index, part.title, part.group, range(printed_start, printed_start + count))
-        )
+            src_pages = [p.obj for p in source.pages]
+            for obj in src_pages:
+                if "/Parent" in obj:
+                    _push_inherited(obj)
+            opened.append((index, part, src_pages, note))
+
+    n = sum(len(src_pages) for _, _, src_pages, _ in opened)
+    total = total_pages if total_pages is not None else first_page_number + n - 1
+    if total < first_page_number + n - 1:
+        raise ValueError("total_pages is smaller than the last page number of this output")
+
+    # ---- stamps: Typst lays them out on a helper thread (it releases the GIL) while the
+    # pages are copied; a copy has the same boxes as its source page.
+    boxes: list[VisualBox] = []
+    for index, part, src_pages, _ in opened:
+        with _damaged(part, index):
+            boxes.extend(_page_box(obj) for obj in src_pages)
+    layout = [render_width(b) for b in boxes]
+    texts = [(layout[i][0], right_text(stamp, first_page_number + i, total, i)) for i in range(n)]
+    with concurrent.futures.ThreadPoolExecutor(1, "opinionkit-stamps") as pool:
+        rendering = pool.submit(render_stamps, stamp, texts) if n else None
+
+        # ---- copy the pages
+        for index, part, src_pages, noted in opened:
+            start = len(copied)
+            with _damaged(part, index):
+                for src in src_pages:
+                    # Each page is copied on its own (qpdf never follows a reference from
+                    # one page into another); the page tree is built once at the end:
+                    # pdf.pages.extend costs O(n) a page, minutes for 10 000 pages.
+                    page = pdf.copy_foreign(src)
+                    if page.objgen in seen_pages:  # a page tree listing a page twice
+                        page = pdf.make_indirect(Dictionary(dict(page.items())))
+                    seen_pages.add(page.objgen)
+                    page_draws = _clean_page(page, noted)
+                    if page_draws:
+                        draws[len(copied)] = page_draws
+                    copied.append(page)
+            count = len(copied) - start
+            printed_start = first_page_number + start
+            result_parts.append(
+                PartPages(
+                    index, part.title, part.group, range(printed_start, printed_start + count)
+                )
+            )
+        stamps_pdf = rendering.result() if rendering is not None else b""
 
     tree = pdf.Root.Pages
     for page in copied:
@@ -670,19 +703,7 @@ def _assemble(
     tree.Kids = Array(copied)
     tree.Count = len(copied)
     pages = list(pdf.pages)
-    n = len(pages)
-    total = total_pages if total_pages is not None else first_page_number + n - 1
-    if total < first_page_number + n - 1:
-        raise ValueError("total_pages is smaller than the last page number of this output")
-
-    # ---- stamps
-    boxes = [_page_box(p) for p in pages]
-    layout = [render_width(b) for b in boxes]
     if n:
-        stamps_pdf = render_stamps(
-            stamp,
-            [(layout[i][0], right_text(stamp, first_page_number + i, total, i)) for i in range(n)],
-        )
         forms = _stamp_forms(pdf, stamps_pdf, n)
         q_ref = pdf.make_stream(b"q\n")
         for i, obj in enumerate(copied):
