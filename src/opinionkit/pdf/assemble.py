@@ -494,10 +494,9 @@ def _stamp_forms(out: Pdf, stamps_pdf: bytes, count: int) -> list[Any]:
     stamps = Pdf.open(io.BytesIO(stamps_pdf))
     if len(stamps.pages) != count:
         raise RuntimeError(f"stamp rendering gave {len(stamps.pages)} pages, expected {count}")
-    return [
-        out.copy_foreign(page.as_form_xobject(handle_transformations=False))
-        for page in stamps.pages
-    ]
+    forms = [page.as_form_xobject(handle_transformations=False) for page in stamps.pages]
+    # one copy of them all: a copy_foreign call per form cost twice as much
+    return list(out.copy_foreign(stamps.make_indirect(Array(forms))))
 
 
 def _stamp_page(
