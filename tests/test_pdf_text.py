@@ -2,11 +2,13 @@
 
 These tests fail when text extraction breaks: a typed record's text must name the patient,
 an encrypted record's text must be read with its password, and hostile content must never
-reach PDFium undecoded by pypdf's bounded decoder.
+reach PDFium before the module's bounded decoder has decoded it.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zlib
 from datetime import date
 from pathlib import Path
@@ -111,7 +113,7 @@ def _nested_flate(mb: int) -> bytes:
 
 def _bomb_pdf(where: str) -> bytes:
     """A page with a font whose content stream (or a Form XObject it draws) is a 300 MB
-    nested-Flate bomb: pypdf stops at its limit, PDFium would decode it all."""
+    nested-Flate bomb: the bounded decoder stops at its limit, PDFium would decode it all."""
     bomb = _nested_flate(300)
     text = b"BT /F1 11 Tf 72 720 Td (Patient: Ada Testperson) Tj ET"
     page_content, form_content = (bomb, text) if where == "content" else (text + b" /X1 Do", bomb)
@@ -141,7 +143,7 @@ def test_a_decompression_bomb_never_reaches_pdfium(tmp_path: Path, where: str) -
     path = tmp_path / "bomb.pdf"
     path.write_bytes(_bomb_pdf(where))
     # run_limited, not inspect_pdf: no retry with pypdf would hide PDFium decoding the bomb
-    # (256 MB cannot hold it); pypdf judges the page first, as before PDFium was used.
+    # (256 MB cannot hold it); the bounded decoder judges the page first.
     limits = Limits(seconds=30, memory_mb=256)
     info = run_limited(pdf_mod._inspect, str(path), None, 30.0, limits=limits)
     assert info.opened and info.pages == 1
@@ -230,3 +232,125 @@ def test_check_retries_with_pypdf_when_pdfium_runs_out_of_memory(
 
     monkeypatch.setattr(pdf_mod.pypdfium2, "PdfDocument", greedy)
     assert _identity_codes(tmp_path) == WANT  # no pdf.limit: the prefetch retried
+
+
+def test_the_fast_path_does_not_import_pypdf(tmp_path: Path) -> None:
+    # pypdf costs start-up time in every worker; it is only a fallback now
+    path = write_text_pdf(tmp_path / "r.pdf", HEADER)
+    code = (
+        "import sys\n"
+        "from opinionkit.inspect import pdf\n"
+        "assert 'pypdf' not in sys.modules\n"
+        f"info = pdf._inspect({str(path)!r}, None, 30.0)\n"
+        "assert info.text_pages == 1, info\n"
+        "assert 'pypdf' not in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+def _lzw_zero_runs(cycles: int) -> bytes:
+    """LZW codes for runs of zeros, each code one zero longer than the one before (7.4 MB
+    from 5.5 KB), the table cleared and the run repeated ``cycles`` times: an LZW bomb,
+    which qpdf has no limit for."""
+    out = bytearray()
+    bits = held = 0
+
+    def put(code: int, width: int) -> None:
+        nonlocal bits, held
+        bits, held = (bits << width) | code, held + width
+        while held >= 8:
+            held -= 8
+            out.append((bits >> held) & 0xFF)
+        bits &= (1 << held) - 1
+
+    width = 9
+    for _ in range(cycles):
+        put(256, width)  # clear
+        width, size = 9, 258
+        put(0, width)
+        for code in range(258, 4096):  # each the entry the decoder is about to add
+            put(code, width)
+            size += 1
+            if width < 12 and size + 1 >= 1 << width:  # /EarlyChange 1
+                width += 1
+    put(257, width)  # end of data
+    if held:
+        out.append((bits << (8 - held)) & 0xFF)
+    return bytes(out)
+
+
+@pytest.mark.parametrize(("cycles", "bad"), [(1, False), (41, True)])
+def test_an_lzw_bomb_is_a_bad_page_within_a_memory_cap(
+    tmp_path: Path, cycles: int, bad: bool
+) -> None:
+    data = _lzw_zero_runs(cycles)
+    path = tmp_path / "lzw.pdf"
+    path.write_bytes(
+        serialize(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+                b"/Resources << >> >>",
+                b"<< /Length %d /Filter /LZWDecode >>\nstream\n" % len(data)
+                + data
+                + b"\nendstream",
+            ]
+        )
+    )
+    if not bad:  # 7.4 MB decodes: the decoder follows the code widths up to 12 bits
+        assert sum(map(len, pdf_mod._lzw([data], None))) == 3839 * 3840 // 2
+    # 300 MB is over the limit, and found so without holding it
+    limits = Limits(seconds=30, memory_mb=128)
+    info = run_limited(pdf_mod._inspect, str(path), None, 30.0, limits=limits)
+    assert info.opened and info.pages == 1 and info.text_checked == 1
+    assert info.bad_pages == ([1] if bad else [])
+
+
+def test_a_page_whose_content_is_missing_is_a_bad_page(tmp_path: Path) -> None:
+    # /Contents names an object the file does not hold: the page's content is lost
+    path = tmp_path / "lost.pdf"
+    path.write_bytes(
+        serialize(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [3 0 R 4 0 R] /Count 2 >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 9 0 R "
+                b"/Resources << >> >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << >> >>",
+            ]
+        )
+    )
+    info = pdf_mod._inspect(str(path), None, 30.0)
+    assert info.opened and info.pages == 2 and info.bad_pages == [1]
+
+
+def test_content_damaged_midway_is_read_as_far_as_it_goes_and_reported(tmp_path: Path) -> None:
+    lines = b"".join(
+        b"BT /F1 11 Tf 72 %d Td (Patient: Ada Testperson line %d) Tj ET\n" % (700 - 12 * i, i)
+        for i in range(50)
+    )
+    data = bytearray(zlib.compress(lines, 9))
+    data[len(data) // 2] ^= 0xFF  # corrupt from the middle on
+    data[len(data) // 2 + 1] ^= 0x55
+    path = tmp_path / "damaged.pdf"
+    path.write_bytes(
+        serialize(
+            [
+                b"<< /Type /Catalog /Pages 2 0 R >>",
+                b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>",
+                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+                b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 5 0 R "
+                b"/Resources << /Font << /F1 3 0 R >> >> >>",
+                b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(data)
+                + bytes(data)
+                + b"\nendstream",
+            ]
+        )
+    )
+    info = pdf_mod._inspect(str(path), None, 30.0)
+    assert info.bad_pages == [1]
+    (text,) = info.page_texts
+    assert "line 0" in text and "line 49" not in text
+    assert _verdicts(info.page_texts) == ["match"]
