@@ -133,6 +133,36 @@ def test_real_subprocess_no_traceback() -> None:
     assert version.stdout.startswith("opinionkit ")
 
 
+def test_the_process_ends_with_its_output_flushed_and_its_exit_code() -> None:
+    """main() leaves with os._exit after flushing: nothing printed may be lost, and the
+    documented exit codes must survive it (a large JSON report through a pipe, a usage
+    error, an unreadable case)."""
+    case = CASES / "corrupt" / "case.yaml"
+    proc = subprocess.run(
+        [sys.executable, "-m", "opinionkit", "check", str(case), "--format", "json", *TODAY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == ExitCode.FINDINGS
+    report = json.loads(proc.stdout)  # complete: parses to the end
+    assert report["cases"] and proc.stdout.endswith("\n")
+    usage = subprocess.run(
+        [sys.executable, "-m", "opinionkit", "check", "--no-such-option"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert usage.returncode == ExitCode.USAGE and "no-such-option" in usage.stderr
+    missing = subprocess.run(
+        [sys.executable, "-m", "opinionkit", "check", str(case.parent / "absent.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert missing.returncode == ExitCode.INPUT and "absent.yaml does not exist" in missing.stdout
+
+
 def test_every_command_and_option_is_documented_in_the_readme() -> None:
     import typer.main
 
