@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import importlib
 import io
 import os
 import re
@@ -255,6 +256,69 @@ def test_output_hash_and_size_are_those_of_the_written_bytes(
     assert len(data) > 10_000
     assert result.size == len(data)  # type: ignore[attr-defined]
     assert result.sha256 == hashlib.sha256(data).hexdigest()  # type: ignore[attr-defined]
+
+
+def _sink_digest(path: Path, blocks: list[bytes], *, kill_child: bool = False) -> tuple[str, bool]:
+    assemble_module = importlib.import_module("opinionkit.pdf.assemble")
+    fd = os.open(path, os.O_WRONLY)  # write-only, as bundle opens the packet
+    os.lseek(fd, 0, os.SEEK_END)
+    with os.fdopen(fd, "wb", buffering=0) as raw:
+        sink = assemble_module._HashingSink(raw)
+        forked = sink._child is not None
+        for block in blocks:
+            sink.write(block)
+        if kill_child and sink._child is not None:
+            os.kill(sink._child._pid, 9)
+        return sink.finish(), forked
+
+
+@pytest.mark.parametrize("kill_child", [False, True])
+def test_packet_hash_from_a_forked_reader_matches_the_bytes(
+    tmp_path: Path, kill_child: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file output is hashed by a forked child reading it back as it grows; the digest
+    covers exactly the bytes written by this call (not what the file held before), and
+    a failed child means the bytes are read back and hashed here instead."""
+    target = tmp_path / "packet.pdf"
+    target.write_bytes(b"earlier bytes, not ours")
+    blocks = [os.urandom(n) for n in (10, 5 << 20, 3, 9 << 20, 1)]
+    if not kill_child:  # the digest must be the child's, not the fallback's
+        forked_hasher = importlib.import_module("opinionkit.pdf.assemble")._ForkedHasher
+
+        def no_rehash(self: object, size: int) -> None:
+            raise AssertionError("the child's digest was not used")
+
+        monkeypatch.setattr(forked_hasher, "rehash", no_rehash)
+    digest, forked = _sink_digest(target, blocks, kill_child=kill_child)
+    assert digest == hashlib.sha256(b"".join(blocks)).hexdigest()
+    assert target.read_bytes() == b"earlier bytes, not ours" + b"".join(blocks)
+    if sys.platform.startswith("linux"):
+        assert forked
+
+
+def test_packet_hash_of_a_pipe_is_made_in_process() -> None:
+    assemble_module = importlib.import_module("opinionkit.pdf.assemble")
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb", buffering=0) as raw, os.fdopen(read_end, "rb") as reader:
+        sink = assemble_module._HashingSink(raw)
+        assert sink._child is None
+        sink.write(b"abc")
+        assert sink.finish() == hashlib.sha256(b"abc").hexdigest()
+        raw.close()
+        assert reader.read() == b"abc"
+
+
+def test_a_bundled_packet_file_hashes_to_its_bytes(tmp_path: Path) -> None:
+    out = tmp_path / "packet.pdf"
+    with open(out, "wb") as fh:
+        result = assemble(
+            [Part("R", None, blank_pdf([(612, 792, 0)] * 40))],
+            stamp=StampSpec(LEFT),
+            metadata=META,
+            out=fh,
+        )
+    assert result.sha256 == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert result.size == out.stat().st_size
 
 
 def test_write_error_reaches_the_caller() -> None:
