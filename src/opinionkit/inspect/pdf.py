@@ -477,13 +477,18 @@ def _open_pdfium(path: str, password: str | None, needs_password: bool, pages: i
             doc = pypdfium2.PdfDocument(path, password=attempt)
         except Exception:
             continue
-        try:
-            if len(doc) == pages:
-                return doc
-        except Exception:
-            pass
-        doc.close()
-        return None
+        return _with_pages(doc, pages)
+    return None
+
+
+def _with_pages(doc: Any, pages: int) -> Any:
+    """``doc`` if PDFium sees the page count qpdf did; else it is closed and None."""
+    try:
+        if len(doc) == pages:
+            return doc
+    except Exception:
+        pass
+    doc.close()
     return None
 
 
@@ -504,13 +509,7 @@ def _open_pdfium_copy(pdf: pikepdf.Pdf, pages: int) -> Any:
         doc = pypdfium2.PdfDocument(buffer.getvalue())
     except Exception:
         return None
-    try:
-        if len(doc) == pages:
-            return doc
-    except Exception:
-        pass
-    doc.close()
-    return None
+    return _with_pages(doc, pages)
 
 
 def _pdfium_text(doc: Any, index: int) -> str | None:
