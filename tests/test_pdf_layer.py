@@ -802,3 +802,31 @@ def test_atomic_dir_swap_and_failure(tmp_path: Path) -> None:
     assert sorted(os.listdir(out)) == ["packet.pdf"]
     assert (out / "packet.pdf").read_bytes() == b"v2"
     _no_temps(tmp_path)
+
+
+def test_short_writes_are_offered_again_and_hashed_once() -> None:
+    """A raw file may take fewer bytes than offered (a nearly full disk): nothing may be
+    lost or hashed twice."""
+
+    class Stingy(io.RawIOBase):
+        def __init__(self) -> None:
+            self.data = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: object) -> int:
+            chunk = bytes(memoryview(b)[:1000])  # type: ignore[arg-type]
+            self.data += chunk
+            return len(chunk)
+
+    out = Stingy()
+    result = assemble(
+        [Part("R", None, blank_pdf([(612, 792, 0)] * 3))],
+        stamp=StampSpec(LEFT),
+        metadata=META,
+        out=out,  # type: ignore[arg-type]
+    )
+    assert result.size == len(out.data) > 3000
+    assert result.sha256 == hashlib.sha256(bytes(out.data)).hexdigest()
+    assert bytes(out.data).startswith(b"%PDF-") and bytes(out.data).rstrip().endswith(b"%%EOF")

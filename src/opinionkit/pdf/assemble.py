@@ -578,13 +578,15 @@ class _HashingSink(io.RawIOBase):
 
     def write(self, data: Any) -> int:
         view = memoryview(data).cast("B")
-        n = len(view)
-        self._out.write(view)
+        # a raw file may take fewer bytes than offered: the BufferedWriter in front of
+        # this sink offers the rest again, so only what was taken is counted and hashed
+        taken = self._out.write(view)
+        n = len(view) if taken is None else taken
         if self._child is not None:
             self._out.flush()
             self._child.written(self.size + n)
         else:
-            self._sha256.update(view)
+            self._sha256.update(view[:n])
         self.size += n
         return n
 
