@@ -108,3 +108,18 @@ def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) 
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (out / "TEST-001-packet.pdf").is_file()
+
+
+def test_start_up_loads_no_library_a_pdf_only_case_does_not_need() -> None:
+    """pypdf (0.1 s to import) and Pillow (0.02 s) are loaded only for what needs them:
+    scanned images, multi-file records, files qpdf cannot open. Every run pays for what
+    start-up imports."""
+    probe = (
+        "import sys, opinionkit.cli, opinionkit.bundle, opinionkit.check, "
+        "opinionkit.checks.files, opinionkit.pdf\n"
+        "print(sorted(m for m in ('pypdf', 'PIL') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "[]"
