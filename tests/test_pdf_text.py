@@ -300,7 +300,7 @@ def test_an_lzw_bomb_is_a_bad_page_within_a_memory_cap(
         )
     )
     if not bad:  # 7.4 MB decodes: the decoder follows the code widths up to 12 bits
-        assert sum(map(len, pdf_mod._lzw([data], None))) == 3839 * 3840 // 2
+        assert sum(map(len, pdf_mod._FILTERS["/LZWDecode"]([data], None))) == 3839 * 3840 // 2
     # 300 MB is over the limit, and found so without holding it
     limits = Limits(seconds=30, memory_mb=128)
     info = run_limited(pdf_mod._inspect, str(path), None, 30.0, limits=limits)
@@ -354,3 +354,10 @@ def test_content_damaged_midway_is_read_as_far_as_it_goes_and_reported(tmp_path:
     (text,) = info.page_texts
     assert "line 0" in text and "line 49" not in text
     assert _verdicts(info.page_texts) == ["match"]
+
+
+def test_run_length_content_decodes_through_pypdfs_bounded_decoder() -> None:
+    decode = pdf_mod._FILTERS["/RunLengthDecode"]
+    # a literal run of 2 bytes, then "z" repeated 128 times (257 - 129), then end of data
+    data = b"\x01BT" + b"\x81z" + b"\x80"
+    assert b"".join(decode([data], None)) == b"BT" + b"z" * 128

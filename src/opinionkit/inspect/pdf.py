@@ -285,18 +285,26 @@ def _any_output(inflater: Any, data: bytes) -> bool:
     return False
 
 
-def _lzw(chunks: Iterable[bytes], _parms: Any) -> Iterator[bytes]:
-    """LZWDecode, by pypdf's decoder, which stops at its own output limit (75 MB; qpdf's
-    has none). Loaded only for such a stream (rare: old scanners and fax software)."""
-    from pypdf.errors import LimitReachedError
-    from pypdf.filters import LZWDecode
+_Filter = Callable[[Iterable[bytes], Any], Iterable[bytes]]
 
-    try:
-        yield LZWDecode.decode(_joined(chunks))
-    except LimitReachedError:
-        raise _Undecodable("limit") from None
-    except Exception:
-        raise _Undecodable("lzw") from None
+
+def _by_pypdf(filter_name: str) -> _Filter:
+    """A filter qpdf decodes without a limit (LZW, RunLength), decoded by pypdf's decoder,
+    which stops at its own output limit (75 MB). pypdf is loaded only for such a stream
+    (rare: old scanners and fax software)."""
+
+    def decode(chunks: Iterable[bytes], _parms: Any) -> Iterator[bytes]:
+        from pypdf import filters
+        from pypdf.errors import LimitReachedError
+
+        try:
+            yield getattr(filters, filter_name).decode(_joined(chunks))
+        except LimitReachedError:
+            raise _Undecodable("limit") from None
+        except Exception:
+            raise _Undecodable(filter_name) from None
+
+    return decode
 
 
 def _ascii_hex(chunks: Iterable[bytes], _parms: Any) -> Iterator[bytes]:
@@ -316,35 +324,21 @@ def _ascii85(chunks: Iterable[bytes], _parms: Any) -> Iterator[bytes]:
         raise _Undecodable("a85") from None
 
 
-def _run_length(chunks: Iterable[bytes], _parms: Any) -> Iterator[bytes]:
-    """RunLengthDecode, by pypdf's decoder (bounded, like :func:`_lzw`)."""
-    from pypdf.errors import LimitReachedError
-    from pypdf.filters import RunLengthDecode
-
-    try:
-        yield RunLengthDecode.decode(_joined(chunks))
-    except LimitReachedError:
-        raise _Undecodable("limit") from None
-    except Exception:
-        raise _Undecodable("run-length") from None
-
-
 def _passed(chunks: Iterable[bytes], _parms: Any) -> Iterable[bytes]:
     return chunks  # decrypted already by qpdf (a /Crypt filter)
 
 
-_Filter = Callable[[Iterable[bytes], Any], Iterable[bytes]]
 _FILTERS: dict[str, _Filter] = {
     "/FlateDecode": _inflate,
     "/Fl": _inflate,
-    "/LZWDecode": _lzw,
-    "/LZW": _lzw,
+    "/LZWDecode": _by_pypdf("LZWDecode"),
+    "/LZW": _by_pypdf("LZWDecode"),
     "/ASCIIHexDecode": _ascii_hex,
     "/AHx": _ascii_hex,
     "/ASCII85Decode": _ascii85,
     "/A85": _ascii85,
-    "/RunLengthDecode": _run_length,
-    "/RL": _run_length,
+    "/RunLengthDecode": _by_pypdf("RunLengthDecode"),
+    "/RL": _by_pypdf("RunLengthDecode"),
     "/Crypt": _passed,
 }
 """The filters of content streams. Predictors (``/DecodeParms``) never make data larger,
