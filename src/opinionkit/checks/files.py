@@ -138,14 +138,12 @@ class _Judged:
     evidence: list[TextEvidence]
 
 
-def _inspect_and_judge(path: str, password: str | None, seconds: float, who: Identity) -> Any:
+def _inspect_and_judge(path: str, password: str | None, seconds: float, who: Identity) -> _Judged:
     """Run in a worker: inspect the PDF, then judge whose its pages are (the texts are
     at hand there, and the workers run side by side while the main process waits)."""
     from opinionkit.inspect import pdf as pdf_mod
 
     info = pdf_mod._inspect(path, password, seconds)
-    if not isinstance(info, PdfInfo):
-        return info
     texts = [t for t in info.page_texts if t.strip()]
     return _Judged(info, record_evidence(texts, who))
 
