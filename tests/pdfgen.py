@@ -79,3 +79,22 @@ def report(
             body,
         ]
     ]
+
+
+def case_head(case_id: str, patient: str, dob: str = "1970-05-06") -> str:
+    """The start of a minimal adult-general case file (fictional patient), up to and
+    including ``records:``; the caller appends one record per line."""
+    return f"""schema_version: 1
+case_id: {case_id}
+profile: adult-general
+patient: {{name: {patient}, date_of_birth: {dob}, phone: 555-0100}}
+care_team:
+  treating_oncologist: {{name: Dr. Omar Fictus, phone: 555-0101}}
+diagnosis:
+  cancer_type: Lung adenocarcinoma
+  date: 2026-06-02
+  symptoms: [{{description: cough}}]
+treatment: {{plan: chemotherapy}}
+medications: none
+records:
+"""

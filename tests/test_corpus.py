@@ -23,6 +23,7 @@ from opinionkit.check import CheckOptions, check_case
 from opinionkit.findings import Severity
 from opinionkit.inspect import pdf as pdf_mod
 from opinionkit.inspect.limits import Limits, run_limited
+from pdfgen import case_head
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdf"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/pdf not available")
@@ -108,23 +109,7 @@ PASSWORDS = {
 }
 
 IDENTITY = {"identity.not-found", "identity.not-verifiable", "identity.partial"}
-CASE_HEAD = """schema_version: 1
-case_id: CORPUS-1
-profile: adult-general
-patient:
-  name: Ada Testperson
-  date_of_birth: 1970-05-06
-  phone: 555-0100
-care_team:
-  treating_oncologist: {name: Dr. Omar Fictus, phone: 555-0101}
-diagnosis:
-  cancer_type: Lung adenocarcinoma
-  date: 2026-06-02
-  symptoms: [{description: cough}]
-treatment: {plan: chemotherapy}
-medications: none
-records:
-"""
+CASE_HEAD = case_head("CORPUS-1", "Ada Testperson")
 
 
 def _case(tmp: Path, names: list[str], passwords: dict[str, str] | None = None) -> Path:

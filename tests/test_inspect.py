@@ -268,7 +268,7 @@ def test_identity_evidence_is_made_in_the_worker_that_read_the_pdf(tmp_path: Pat
     from opinionkit.checks.files import _inspect_and_judge, _Inspector, _Judged
     from opinionkit.inspect.identity import Identity, record_evidence
     from opinionkit.inspect.limits import Limits
-    from pdfgen import report, write_text_pdf
+    from pdfgen import case_head, report, write_text_pdf
 
     ada = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
     other = report("Bea Otherperson", "1981-02-03", "99999", "CT chest report")
@@ -285,13 +285,8 @@ def test_identity_evidence_is_made_in_the_worker_that_read_the_pdf(tmp_path: Pat
 
     case_file = tmp_path / "case.yaml"
     case_file.write_text(
-        "schema_version: 1\ncase_id: T-1\nprepared: 2026-11-20\n"
-        "patient: {name: Ada Maria Testperson, date_of_birth: 1970-05-06}\n"
-        "care_team: {treating_oncologist: {name: Dr. X, phone: 555-0101}}\n"
-        "request: {primary_question: Is surgery an option?}\n"
-        "diagnosis: {cancer_type: Lung adenocarcinoma, date: 2026-01-10}\n"
-        "treatment: {plan: none yet}\nmedications: none\nallergies: none\n"
-        "records:\n  - {kind: pathology-report, title: P, date: 2026-01-01, source: X, file: r.pdf}\n",
+        case_head("T-1", "Ada Maria Testperson")
+        + "  - {kind: pathology-report, title: P, date: 2026-01-01, source: X, file: r.pdf}\n",
         encoding="utf-8",
     )
     loaded = load_case(case_file)

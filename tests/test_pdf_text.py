@@ -21,7 +21,7 @@ from opinionkit.inspect import pdf as pdf_mod
 from opinionkit.inspect.identity import Identity, fold, record_evidence, text_evidence
 from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.inspect.pdf import inspect_pdf
-from pdfgen import report, serialize, write_text_pdf
+from pdfgen import case_head, report, serialize, write_text_pdf
 
 ADA = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
 HEADER = report("Ada Testperson", "1970-05-06", "00123", "CT chest report")
@@ -177,23 +177,11 @@ def test_a_facility_mrn_learned_on_one_page_is_accepted_on_the_others() -> None:
     assert text_evidence(pages[1], ADA).verdict == "mismatch"
 
 
-CASE = """schema_version: 1
-case_id: TEXT-1
-profile: adult-general
-patient: {name: Ada Maria Testperson, date_of_birth: 1970-05-06, phone: 555-0100}
-care_team:
-  treating_oncologist: {name: Dr. Omar Fictus, phone: 555-0101}
-diagnosis:
-  cancer_type: Lung adenocarcinoma
-  date: 2026-06-02
-  symptoms: [{description: cough}]
-treatment: {plan: chemotherapy}
-medications: none
-records:
-  - {kind: imaging-report, title: CT chest, date: 2026-06-01, file: ct.pdf}
-  - {kind: lab-report, title: Labs, date: 2026-06-01, file: labs.pdf}
-  - {kind: consultation-letter, title: Letter, date: 2026-06-01, file: other.pdf}
-"""
+CASE = case_head("TEXT-1", "Ada Maria Testperson") + (
+    "  - {kind: imaging-report, title: CT chest, date: 2026-06-01, file: ct.pdf}\n"
+    "  - {kind: lab-report, title: Labs, date: 2026-06-01, file: labs.pdf}\n"
+    "  - {kind: consultation-letter, title: Letter, date: 2026-06-01, file: other.pdf}\n"
+)
 
 
 def _identity_codes(tmp_path: Path) -> dict[str, set[str]]:
