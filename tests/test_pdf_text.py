@@ -349,3 +349,18 @@ def test_run_length_content_decodes_through_pypdfs_bounded_decoder() -> None:
     # a literal run of 2 bytes, then "z" repeated 128 times (257 - 129), then end of data
     data = b"\x01BT" + b"\x81z" + b"\x80"
     assert b"".join(decode([data], None)) == b"BT" + b"z" * 128
+
+
+def test_repair_notes_stay_out_of_the_inspection_repr(tmp_path: Path) -> None:
+    # A damaged file: every cross-reference offset is wrong, so qpdf rebuilds the table
+    # and says so. Its warnings can quote the file's bytes; repr() (what a log of the
+    # result would show) must not carry them, as it does not carry the page texts.
+    data = write_text_pdf(tmp_path / "ok.pdf", [["Patient: Zelda Quint"]]).read_bytes()
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(data.replace(b" 00000 n ", b" 00007 n "))
+    info = pdf_mod._inspect(str(broken), None, 30.0)
+    assert info.opened and info.repaired and info.repair_notes
+    assert "Zelda" in info.page_texts[0]
+    shown = repr(info)
+    assert "Zelda" not in shown
+    assert not any(note in shown for note in info.repair_notes)

@@ -80,7 +80,9 @@ class PdfInfo:
     encryption: str | None = None
     """e.g. "AES-256 (R6)", "RC4-40 (R2)"."""
     repaired: bool = False
-    repair_notes: list[str] = field(default_factory=list)
+    repair_notes: list[str] = field(default_factory=list, repr=False)
+    """The reader's warnings about the damage (kept out of ``repr``, as the page texts
+    are: a warning can quote bytes of the file, such as a name in a broken object)."""
     error: str | None = None
     """Exception class name when the PDF could not be opened."""
     limit: str | None = None
