@@ -91,27 +91,38 @@ def test_every_page_is_stamped_and_labelled(lung: BundleResult) -> None:
         assert "Tomás Ferrer Vidal · DOB 1964-08-19 · Case LUNG-002" in text
 
 
+FRONT_SECTIONS = (
+    "Cover letter",
+    "Case summary",
+    "Index of enclosures",
+    "Imaging index",
+    "Materials shipped separately",
+)
+
+
 def test_bookmarks_one_per_section_category_and_record(lung: BundleResult) -> None:
     reader = PdfReader(packet(lung))
     marks = outline(reader)
     tops = [t for d, t, _ in marks if d == 0]
     assert tops[0] == "Front matter" and tops[1] == "Pathology"
-    records = [
-        (t, p)
-        for d, t, p in marks
-        if d == 1
-        and t
-        not in {
-            "Cover letter",
-            "Case summary",
-            "Index of enclosures",
-            "Imaging index",
-            "Materials shipped separately",
-        }
-    ]
+    records = [(t, p) for d, t, p in marks if d == 1 and t not in FRONT_SECTIONS]
     assert len(records) == len(lung.manifest["inputs"])
     for (title, page), item in zip(records, lung.manifest["inputs"], strict=True):
         assert page == item["pages"][0], title
+    # each record's own bookmarks (its section headings) hang beneath it, on its pages;
+    # the front matter's headings are not bookmarked
+    assert marks[1:6] == [(1, t, p) for t, p in zip(FRONT_SECTIONS, range(1, 6), strict=True)]
+    pathology = marks.index((1, "Lung core biopsy — surgical pathology report", 6))
+    assert marks[pathology + 1 : pathology + 4] == [
+        (2, "Specimen", 6),
+        (2, "Microscopic description", 6),
+        (2, "Diagnosis", 6),
+    ]
+    inputs = {i["pages"][0]: i["pages"][1] for i in lung.manifest["inputs"]}
+    for n, (depth, title, page) in enumerate(marks):
+        if depth == 2:
+            first = max(p for d, _, p in marks[:n] if d == 1)
+            assert first <= page <= inputs[first], title
 
 
 def test_index_links_land_on_the_first_page_of_each_record(lung: BundleResult) -> None:

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pikepdf
 import pytest
 import typst
 from PIL import Image
@@ -830,3 +831,156 @@ def test_short_writes_are_offered_again_and_hashed_once() -> None:
     assert result.size == len(out.data) > 3000
     assert result.sha256 == hashlib.sha256(bytes(out.data)).hexdigest()
     assert bytes(out.data).startswith(b"%PDF-") and bytes(out.data).rstrip().endswith(b"%%EOF")
+
+
+# --------------------------------------------------------------------------- a record's own navigation
+
+
+def navigable_pdf(*, loop: bool = False) -> bytes:
+    """Four pages with the navigation real records carry: a bookmark tree (nested, one
+    item with a named destination, one GoTo action, one on a page that is not in the
+    page tree), a link to a later page by name (in the /Names tree) and by PDF 1.1 name
+    (the catalog's /Dests), and one link to a page outside the page tree."""
+    from pikepdf import Array, Dictionary, Name, String
+
+    pdf = pikepdf.new()
+    for _ in range(4):
+        pdf.add_blank_page(page_size=(612, 792))
+    pages = [p.obj for p in pdf.pages]
+    stray = pdf.make_indirect(Dictionary(Type=Name.Page, MediaBox=[0, 0, 612, 792]))
+
+    def item(title: str, **kw: object) -> pikepdf.Object:
+        return pdf.make_indirect(Dictionary(Title=String(title), **kw))
+
+    findings = item("Findings", Dest=String("sec.findings"))
+    diagnosis = item("Diagnosis", A=Dictionary(S=Name.GoTo, D=Array([pages[3], Name.Fit])))
+    elsewhere = item("Elsewhere", Dest=Array([stray, Name.Fit]))
+    report = item("Report", Dest=Array([pages[0], Name.XYZ, 72, 700, None]))
+    report.First, report.Last = findings, diagnosis
+    findings.Parent = diagnosis.Parent = report
+    findings.Next, diagnosis.Prev = diagnosis, findings
+    diagnosis.Next, elsewhere.Prev = elsewhere, diagnosis
+    report.Next = elsewhere
+    if loop:
+        elsewhere.Next = report  # a sibling chain that comes back to its start
+    pdf.Root.Outlines = pdf.make_indirect(
+        Dictionary(Type=Name.Outlines, First=report, Last=elsewhere)
+    )
+    pdf.Root.Names = Dictionary(
+        Dests=Dictionary(Names=Array([String("sec.findings"), Array([pages[2], Name.FitH, 500])]))
+    )
+    pdf.Root.Dests = Dictionary({"/old.style": Dictionary(D=Array([pages[1], Name.Fit]))})
+
+    def link(dest: object) -> pikepdf.Object:
+        return pdf.make_indirect(
+            Dictionary(Type=Name.Annot, Subtype=Name.Link, Rect=[72, 72, 200, 90], **dest)  # type: ignore[arg-type]
+        )
+
+    pages[0].Annots = Array(
+        [
+            link({"Dest": String("sec.findings")}),
+            link({"A": Dictionary(S=Name.GoTo, D=Name("/old.style"))}),
+            link({"Dest": Array([stray, Name.Fit])}),
+            link({"Dest": String("no.such.name")}),
+        ]
+    )
+    buf = io.BytesIO()
+    pdf.save(buf)
+    return buf.getvalue()
+
+
+def _outline_rows(reader: PdfReader) -> list[tuple[int, str, int]]:
+    rows: list[tuple[int, str, int]] = []
+
+    def walk(items: list[object], depth: int) -> None:
+        for it in items:
+            if isinstance(it, list):
+                walk(it, depth + 1)
+            else:
+                rows.append((depth, it.title, reader.get_destination_page_number(it) + 1))  # type: ignore[attr-defined]
+
+    walk(reader.outline, 0)  # type: ignore[arg-type]
+    return rows
+
+
+def test_a_records_own_bookmarks_hang_beneath_its_bookmark() -> None:
+    parts = [
+        Part("Letter", None, blank_pdf([(612, 792, 0)] * 2), bookmarks=False),
+        Part("Biopsy", "Pathology", navigable_pdf()),
+    ]
+    data, result = build(parts)
+    reader = PdfReader(io.BytesIO(data))
+    # the record starts on printed page 3: its bookmarks land on its pages, shifted by 2
+    assert _outline_rows(reader) == [
+        (0, "Letter", 1),
+        (0, "Pathology", 3),
+        (1, "Biopsy", 3),
+        (2, "Report", 3),
+        (3, "Findings", 5),  # a named destination, resolved through the /Names tree
+        (3, "Diagnosis", 6),  # a GoTo action
+    ]  # "Elsewhere" goes to a page outside the page tree: left out
+    assert result.bookmarks == [  # type: ignore[attr-defined]
+        "Letter",
+        "Pathology",
+        "Pathology/Biopsy",
+        "Pathology/Biopsy/Report",
+        "Pathology/Biopsy/Report/Findings",
+        "Pathology/Biopsy/Report/Diagnosis",
+    ]
+    # the record's own bookmarks start folded away (the pane lists records first)
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        biopsy = pdf.Root.Outlines.Last.First
+        assert str(biopsy.Title) == "Biopsy" and int(biopsy.Count) < 0
+    # the view is kept: the bookmark opens at the heading, not at the top of the page
+    report = reader.outline[2][1][0]  # [Letter, Pathology, [Biopsy, [Report, [...]]]]
+    assert report.title == "Report"  # type: ignore[union-attr]
+    assert report["/Type"] == "/XYZ" and report["/Top"] == 700  # type: ignore[index]
+
+
+def test_bookmarks_false_leaves_a_parts_own_bookmarks_out() -> None:
+    data, _ = build([Part("Letter", None, navigable_pdf(), bookmarks=False)])
+    assert _outline_rows(PdfReader(io.BytesIO(data))) == [(0, "Letter", 1)]
+
+
+def test_a_records_links_land_on_its_pages_in_the_packet() -> None:
+    parts = [Part("Letter", None, blank_pdf([(612, 792, 0)])), Part("R", "Labs", navigable_pdf())]
+    data, _ = build(parts)
+    reader = PdfReader(io.BytesIO(data))
+    targets = []
+    for ref in reader.pages[1]["/Annots"]:
+        annot = ref.get_object()
+        dest = annot.get("/Dest", annot.get("/A", {}).get("/D"))
+        targets.append(None if dest is None else reader.get_page_number(dest[0].get_object()) + 1)
+    # by name (the /Names tree) to the record's page 3; by PDF 1.1 name to its page 2;
+    # to a page outside the tree and to an undefined name: no destination left
+    assert targets == [4, 3, None, None]
+    # the page outside the page tree was not pulled into the packet with the link
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        page_dicts = [
+            o
+            for o in pdf.objects
+            if isinstance(o, pikepdf.Dictionary) and o.get("/Type") == "/Page"
+        ]
+        assert len(page_dicts) == len(pdf.pages) == 5
+
+
+def test_a_bookmark_loop_is_cut_where_it_closes() -> None:
+    data, _ = build([Part("R", "Labs", navigable_pdf(loop=True))])
+    rows = _outline_rows(PdfReader(io.BytesIO(data)))
+    assert [t for _, t, _ in rows] == ["Labs", "R", "Report", "Findings", "Diagnosis"]
+
+
+def test_latex_bookmarks_and_links_by_name_survive_the_merge() -> None:
+    # pdflatex (hyperref) gives every bookmark and link a named destination
+    source = corpus("sf__pdflatex-outline.pdf")
+    data, _ = build([Part("Letter", None, blank_pdf([(612, 792, 0)])), Part("R", "Labs", source)])
+    reader = PdfReader(io.BytesIO(data))
+    rows = _outline_rows(reader)
+    own = [r for r in rows if r[0] == 2]
+    assert len(own) == 9 and {p for _, _, p in own} == {3, 4, 5}
+    pages = [
+        reader.get_page_number(a.get_object()["/A"]["/D"][0].get_object()) + 1
+        for a in reader.pages[1]["/Annots"]
+        if a.get_object().get("/Subtype") == "/Link"
+    ]
+    assert pages and all(3 <= p <= 5 for p in pages)

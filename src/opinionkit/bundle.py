@@ -813,7 +813,9 @@ def _write_volumes(
         parts: list[Part] = []
         owners: list[_Item | None] = []
         if volume == 1:
-            parts.extend(Part(title, FRONT_GROUP, pdf) for title, pdf, _ in front.sections)
+            parts.extend(
+                Part(title, FRONT_GROUP, pdf, bookmarks=False) for title, pdf, _ in front.sections
+            )
             owners.extend(None for _ in front.sections)
         for n, item in enumerate(items):
             if item.volume != volume:

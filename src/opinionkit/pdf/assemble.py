@@ -11,9 +11,12 @@ close to the speed of a plain ``qpdf --empty --pages ... --`` merge. What :func:
 does, in order:
 
 1. **Merge** every part's pages in order (an encrypted part is opened with its
-   ``password``). Only pages are copied, never a source's catalog, so source outlines
-   (which may loop), name trees, JavaScript, embedded files and AcroForm dictionaries are
-   never carried over; qpdf never follows a reference from one page into another. Stream
+   ``password``). Only pages are copied, never a source's catalog, so name trees,
+   JavaScript, embedded files and AcroForm dictionaries are never carried over; what a
+   reader navigates by is (:mod:`opinionkit.pdf.navigation`, bounded against loops and
+   huge trees): the source's bookmarks are read and placed beneath its part's bookmark,
+   and its internal links (named destinations too) land on the packet's copies of its
+   pages. A link to a page outside the source's page tree is removed. Stream
    data is copied as it is (still compressed, never decoded: a decompression bomb stays
    a few kilobytes). What cannot survive a merge safely is dropped and listed in
    :attr:`AssembleResult.dropped`:
@@ -34,7 +37,8 @@ does, in order:
 
 3. **Page labels** (one ``/PageLabels`` range: decimal, starting at
    ``first_page_number``), **bookmarks** (one per group, in order of first appearance,
-   with its parts beneath; parts without a group at top level), **metadata**.
+   with its parts beneath, and each part's own bookmarks beneath it; parts without a
+   group at top level), **metadata**.
 
 4. **Internal links**: every link annotation whose URI is ``opinionkit:page/N`` (what the
    Typst front matter writes) becomes a GoTo to the page *printed* as N in this output.
@@ -79,6 +83,7 @@ from pikepdf import Array, Dictionary, Name, Pdf, Stream, String
 from opinionkit import __version__
 from opinionkit.errors import InputError
 from opinionkit.inspect.filetype import file_sha256
+from opinionkit.pdf.navigation import Destinations, Mark, fix_links, read_outline
 from opinionkit.pdf.stamp import (
     StampSpec,
     VisualBox,
@@ -130,6 +135,8 @@ class Part:
     images turned into a PDF by :func:`opinionkit.pdf.images.images_to_pdf`).
     ``sha256`` (hex) may be passed when the caller has already hashed the file (the
     manifest does); otherwise the file is hashed here for the document ID.
+    ``bookmarks``: carry the source's own bookmarks beneath the part's bookmark (off for
+    pages made for the packet, such as the front matter, whose headings need none).
     """
 
     title: str
@@ -137,6 +144,7 @@ class Part:
     source: Path | bytes
     password: str | None = None
     sha256: str | None = None
+    bookmarks: bool = True
 
     def label(self, index: int) -> str:
         """How error messages name this part (file name only, never its content)."""
@@ -172,7 +180,8 @@ class AssembleResult:
     total_pages: int
     """The N of "Page x of N" (pages across all volumes)."""
     bookmarks: list[str]
-    """Bookmark titles written, depth-first ("Group" then "Group/Part" entries as titles)."""
+    """Bookmark titles written, depth-first: "Group", then "Group/Part", then the part's
+    own bookmarks as "Group/Part/Title" (and deeper)."""
     dropped: list[tuple[int, str]] = field(default_factory=list)
     """(part index, what) for content that could not survive the merge safely."""
     unresolved_links: list[tuple[int, str]] = field(default_factory=list)
@@ -798,6 +807,7 @@ def _assemble(
 
     # ---- open every part and read its pages (nothing copied yet)
     opened: list[tuple[int, Part, list[Any], Callable[[str], None]]] = []
+    marks: dict[int, list[Mark]] = {}  # part index -> the source's own bookmarks
     for index, part in enumerate(parts):
         seen: set[str] = set()
 
@@ -816,6 +826,7 @@ def _assemble(
                 if "/Parent" in obj:
                     _push_inherited(obj)
             opened.append((index, part, src_pages, note))
+        marks[index] = _navigation(source, src_pages, part.bookmarks)
 
     n = sum(len(src_pages) for _, _, src_pages, _ in opened)
     total = total_pages if total_pages is not None else first_page_number + n - 1
@@ -878,7 +889,7 @@ def _assemble(
         pdf.Root.PageLabels = Dictionary(
             Nums=Array([0, Dictionary(S=Name.D, St=first_page_number)])
         )
-    bookmarks = _add_bookmarks(pdf, result_parts, first_page_number)
+    bookmarks = _add_bookmarks(pdf, result_parts, first_page_number, pages, marks)
     info = {"/Producer": f"opinionkit {__version__}"}
     for key, value in metadata.items():
         info["/" + key.lstrip("/")] = value
@@ -976,7 +987,44 @@ def _rewrite_links(pages: list[pikepdf.Page], first: int) -> list[tuple[int, str
     return unresolved
 
 
-def _add_bookmarks(pdf: Pdf, parts: list[PartPages], first: int) -> list[str]:
+def _navigation(source: Pdf, src_pages: list[Any], with_bookmarks: bool) -> list[Mark]:
+    """Make the source's internal links explicit (on its own pages) and read its
+    bookmarks; a source whose navigation cannot be read is merged without it."""
+    try:
+        dests = Destinations(source, src_pages)
+        for obj in src_pages:
+            fix_links(obj, dests)
+        return read_outline(source, dests) if with_bookmarks else []
+    except _READ_ERRORS:
+        return []
+
+
+def _mark_items(
+    marks: Sequence[Mark], pages: list[pikepdf.Page], offset: int, count: int, path: str
+) -> tuple[list[pikepdf.OutlineItem], list[str]]:
+    """Outline items for a part's own bookmarks (its first page is ``pages[offset]``)."""
+    items: list[pikepdf.OutlineItem] = []
+    written: list[str] = []
+    for mark in marks:
+        if mark.target.page >= count:
+            continue
+        dest = Array([pages[offset + mark.target.page].obj, *mark.target.view])
+        item = pikepdf.OutlineItem(mark.title, dest)
+        written.append(f"{path}/{mark.title}")
+        children, below = _mark_items(mark.children, pages, offset, count, written[-1])
+        item.children.extend(children)
+        written.extend(below)
+        items.append(item)
+    return items, written
+
+
+def _add_bookmarks(
+    pdf: Pdf,
+    parts: list[PartPages],
+    first: int,
+    pages: list[pikepdf.Page],
+    marks: Mapping[int, list[Mark]],
+) -> list[str]:
     written: list[str] = []
     groups: dict[str, pikepdf.OutlineItem] = {}
     with pdf.open_outline() as outline:
@@ -985,9 +1033,14 @@ def _add_bookmarks(pdf: Pdf, parts: list[PartPages], first: int) -> list[str]:
                 continue
             index = part.first - first
             item = pikepdf.OutlineItem(part.title, index, pikepdf.PageLocation.Fit)
+            path = part.title if part.group is None else f"{part.group}/{part.title}"
+            own, below = _mark_items(marks.get(part.index, []), pages, index, len(part.pages), path)
+            item.children.extend(own)
+            item.is_closed = bool(own)  # the record's own bookmarks: shown when opened
             if part.group is None:
                 outline.root.append(item)
                 written.append(part.title)
+                written.extend(below)
                 continue
             parent = groups.get(part.group)
             if parent is None:
@@ -996,5 +1049,6 @@ def _add_bookmarks(pdf: Pdf, parts: list[PartPages], first: int) -> list[str]:
                 groups[part.group] = parent
                 written.append(part.group)
             parent.children.append(item)
-            written.append(f"{part.group}/{part.title}")
+            written.append(path)
+            written.extend(below)
     return written
