@@ -1,12 +1,14 @@
 """Tiny, dependency-free PDF writer for test fixtures: pages of Helvetica text lines.
 
 Real record PDFs come from examples/make_examples.py; tests need small files they can
-make on the spot (and that pypdf extracts text from reliably).
+make on the spot (and that pypdf extracts text from reliably). Also the small summaries
+tests compare packets by (:func:`outline_rows`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def _escape(text: str) -> bytes:
@@ -98,3 +100,18 @@ treatment: {{plan: chemotherapy}}
 medications: none
 records:
 """
+
+
+def outline_rows(reader: Any) -> list[tuple[int, str, int]]:
+    """A pypdf reader's bookmarks, depth-first, as (depth, title, 1-based page)."""
+    rows: list[tuple[int, str, int]] = []
+
+    def walk(items: list[Any], depth: int) -> None:
+        for item in items:
+            if isinstance(item, list):
+                walk(item, depth + 1)
+            else:
+                rows.append((depth, item.title, reader.get_destination_page_number(item) + 1))
+
+    walk(reader.outline, 0)
+    return rows

@@ -21,6 +21,7 @@ from opinionkit.bundle import BundleOptions, BundleRefused, BundleResult, bundle
 from opinionkit.check import CheckOptions
 from opinionkit.cli import app
 from opinionkit.errors import ExitCode, OutputExistsError, UsageError
+from pdfgen import outline_rows
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
@@ -44,20 +45,6 @@ def packet(res: BundleResult) -> Path:
     assert res.out is not None
     (path,) = res.out.glob("*-packet*.pdf")
     return path
-
-
-def outline(reader: PdfReader) -> list[tuple[int, str, int]]:
-    out: list[tuple[int, str, int]] = []
-
-    def walk(items: list[Any], depth: int) -> None:
-        for item in items:
-            if isinstance(item, list):
-                walk(item, depth + 1)
-            else:
-                out.append((depth, item.title, reader.get_destination_page_number(item) + 1))
-
-    walk(reader.outline, 0)
-    return out
 
 
 # --------------------------------------------------------------------- the packet
@@ -102,7 +89,7 @@ FRONT_SECTIONS = (
 
 def test_bookmarks_one_per_section_category_and_record(lung: BundleResult) -> None:
     reader = PdfReader(packet(lung))
-    marks = outline(reader)
+    marks = outline_rows(reader)
     tops = [t for d, t, _ in marks if d == 0]
     assert tops[0] == "Front matter" and tops[1] == "Pathology"
     records = [(t, p) for d, t, p in marks if d == 1 and t not in FRONT_SECTIONS]

@@ -28,6 +28,7 @@ from pypdf.generic import ArrayObject, FloatObject, NameObject, RectangleObject
 from opinionkit.errors import InputError, OutputExistsError
 from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
 from opinionkit.pdf.stamp import STAMP_HEIGHT
+from pdfgen import outline_rows
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "pdf"
 LEFT = "Jane Doe · DOB 2012-03-04 · Case DOE-001"
@@ -889,20 +890,6 @@ def navigable_pdf(*, loop: bool = False) -> bytes:
     return buf.getvalue()
 
 
-def _outline_rows(reader: PdfReader) -> list[tuple[int, str, int]]:
-    rows: list[tuple[int, str, int]] = []
-
-    def walk(items: list[object], depth: int) -> None:
-        for it in items:
-            if isinstance(it, list):
-                walk(it, depth + 1)
-            else:
-                rows.append((depth, it.title, reader.get_destination_page_number(it) + 1))  # type: ignore[attr-defined]
-
-    walk(reader.outline, 0)  # type: ignore[arg-type]
-    return rows
-
-
 def test_a_records_own_bookmarks_hang_beneath_its_bookmark() -> None:
     parts = [
         Part("Letter", None, blank_pdf([(612, 792, 0)] * 2), bookmarks=False),
@@ -911,7 +898,7 @@ def test_a_records_own_bookmarks_hang_beneath_its_bookmark() -> None:
     data, result = build(parts)
     reader = PdfReader(io.BytesIO(data))
     # the record starts on printed page 3: its bookmarks land on its pages, shifted by 2
-    assert _outline_rows(reader) == [
+    assert outline_rows(reader) == [
         (0, "Letter", 1),
         (0, "Pathology", 3),
         (1, "Biopsy", 3),
@@ -939,7 +926,7 @@ def test_a_records_own_bookmarks_hang_beneath_its_bookmark() -> None:
 
 def test_bookmarks_false_leaves_a_parts_own_bookmarks_out() -> None:
     data, _ = build([Part("Letter", None, navigable_pdf(), bookmarks=False)])
-    assert _outline_rows(PdfReader(io.BytesIO(data))) == [(0, "Letter", 1)]
+    assert outline_rows(PdfReader(io.BytesIO(data))) == [(0, "Letter", 1)]
 
 
 def test_a_records_links_land_on_its_pages_in_the_packet() -> None:
@@ -966,7 +953,7 @@ def test_a_records_links_land_on_its_pages_in_the_packet() -> None:
 
 def test_a_bookmark_loop_is_cut_where_it_closes() -> None:
     data, _ = build([Part("R", "Labs", navigable_pdf(loop=True))])
-    rows = _outline_rows(PdfReader(io.BytesIO(data)))
+    rows = outline_rows(PdfReader(io.BytesIO(data)))
     assert [t for _, t, _ in rows] == ["Labs", "R", "Report", "Findings", "Diagnosis"]
 
 
@@ -975,7 +962,7 @@ def test_latex_bookmarks_and_links_by_name_survive_the_merge() -> None:
     source = corpus("sf__pdflatex-outline.pdf")
     data, _ = build([Part("Letter", None, blank_pdf([(612, 792, 0)])), Part("R", "Labs", source)])
     reader = PdfReader(io.BytesIO(data))
-    rows = _outline_rows(reader)
+    rows = outline_rows(reader)
     own = [r for r in rows if r[0] == 2]
     assert len(own) == 9 and {p for _, _, p in own} == {3, 4, 5}
     pages = [

@@ -83,7 +83,7 @@ from pikepdf import Array, Dictionary, Name, Pdf, Stream, String
 from opinionkit import __version__
 from opinionkit.errors import InputError
 from opinionkit.inspect.filetype import file_sha256
-from opinionkit.pdf.navigation import Destinations, Mark, fix_links, read_outline
+from opinionkit.pdf.navigation import READ_ERRORS, Destinations, Mark, fix_links, read_outline
 from opinionkit.pdf.stamp import (
     StampSpec,
     VisualBox,
@@ -112,19 +112,6 @@ _UNSAFE_ACTIONS = {
 }
 
 _SIGNATURE_NOTE = "digital signature (no longer valid after merging; appearance kept)"
-
-_READ_ERRORS: tuple[type[BaseException], ...] = (
-    pikepdf.PdfError,
-    ValueError,
-    TypeError,
-    KeyError,
-    AttributeError,
-    IndexError,
-    RecursionError,
-    OSError,
-    RuntimeError,
-)
-"""What reading a damaged source can raise (pikepdf maps qpdf's errors onto these)."""
 
 
 @dataclass(frozen=True)
@@ -269,7 +256,7 @@ def _open_source(part: Part, index: int, lazy: bool) -> Pdf:
         raise PartError(index, f"{part.label(index)}: {what}") from None
     except FileNotFoundError as exc:
         raise PartError(index, f"{part.label(index)}: cannot open: {exc.strerror}") from None
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         raise PartError(
             index, f"{part.label(index)}: not a readable PDF ({type(exc).__name__})"
         ) from None
@@ -320,7 +307,7 @@ def _catalog_drops(pdf: Pdf) -> list[str]:
             sigflags = acro.get("/SigFlags", 0)
             if isinstance(sigflags, int) and sigflags & 1:
                 found.append(_SIGNATURE_NOTE)
-    except _READ_ERRORS:
+    except READ_ERRORS:
         pass
     return found
 
@@ -487,7 +474,7 @@ def _damaged(part: Part, index: int) -> Iterator[None]:
         yield
     except InputError:
         raise
-    except _READ_ERRORS as exc:
+    except READ_ERRORS as exc:
         raise PartError(index, f"{part.label(index)}: damaged PDF ({type(exc).__name__})") from None
 
 
@@ -995,7 +982,7 @@ def _navigation(source: Pdf, src_pages: list[Any], with_bookmarks: bool) -> list
         for obj in src_pages:
             fix_links(obj, dests)
         return read_outline(source, dests) if with_bookmarks else []
-    except _READ_ERRORS:
+    except READ_ERRORS:
         return []
 
 

@@ -47,7 +47,7 @@ _VIEWS = {
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
-_ERRORS: tuple[type[BaseException], ...] = (
+READ_ERRORS: tuple[type[BaseException], ...] = (
     pikepdf.PdfError,
     ValueError,
     TypeError,
@@ -55,8 +55,11 @@ _ERRORS: tuple[type[BaseException], ...] = (
     AttributeError,
     IndexError,
     RecursionError,
+    OSError,
     RuntimeError,
 )
+"""What reading a damaged source can raise (pikepdf maps qpdf's errors onto these; a
+source read lazily may also fail with OSError)."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +179,7 @@ def fix_links(page: Any, dests: Destinations) -> None:
                 del annot["/A"]
             elif not isinstance(dest, Array):
                 action.D = dests.explicit(target)
-        except _ERRORS:
+        except READ_ERRORS:
             continue
 
 
@@ -223,5 +226,5 @@ def read_outline(pdf: Pdf, dests: Destinations) -> list[Mark]:
 
     try:
         return level(outlines.get("/First"), 1)
-    except _ERRORS:
+    except READ_ERRORS:
         return []
