@@ -115,3 +115,34 @@ def outline_rows(reader: Any) -> list[tuple[int, str, int]]:
 
     walk(reader.outline, 0)
     return rows
+
+
+def lzw_zero_runs(cycles: int) -> bytes:
+    """LZW codes for runs of zeros, each code one zero longer than the one before (7.4 MB
+    from 5.5 KB), the table cleared and the run repeated ``cycles`` times: an LZW bomb,
+    which qpdf has no limit for."""
+    out = bytearray()
+    bits = held = 0
+
+    def put(code: int, width: int) -> None:
+        nonlocal bits, held
+        bits, held = (bits << width) | code, held + width
+        while held >= 8:
+            held -= 8
+            out.append((bits >> held) & 0xFF)
+        bits &= (1 << held) - 1
+
+    width = 9
+    for _ in range(cycles):
+        put(256, width)  # clear
+        width, size = 9, 258
+        put(0, width)
+        for code in range(258, 4096):  # each the entry the decoder is about to add
+            put(code, width)
+            size += 1
+            if width < 12 and size + 1 >= 1 << width:  # /EarlyChange 1
+                width += 1
+    put(257, width)  # end of data
+    if held:
+        out.append((bits << (8 - held)) & 0xFF)
+    return bytes(out)

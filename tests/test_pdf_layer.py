@@ -28,7 +28,7 @@ from pypdf.generic import ArrayObject, FloatObject, NameObject, RectangleObject
 from opinionkit.errors import InputError, OutputExistsError
 from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write, images_to_pdf
 from opinionkit.pdf.stamp import STAMP_HEIGHT
-from pdfgen import outline_rows
+from pdfgen import lzw_zero_runs, outline_rows, serialize
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus" / "pdf"
 LEFT = "Jane Doe · DOB 2012-03-04 · Case DOE-001"
@@ -570,6 +570,35 @@ def test_flate_bomb_is_not_decoded() -> None:
     data, result = build([Part("Bomb", None, corpus("gen__flate-bomb-1GiB-nested.pdf"))])
     assert result.page_count == 1  # type: ignore[attr-defined]
     assert len(data) < 200_000
+
+
+@pytest.mark.parametrize("password", [None, "secret"])
+def test_an_lzw_bomb_image_is_copied_still_encoded(password: str | None) -> None:
+    # 220 KB of LZW that decodes to 300 MB: check never decodes images, so the merge must
+    # not either, encrypted or not (qpdf re-encrypts the stream's bytes as they are)
+    data = lzw_zero_runs(41)
+    image = (
+        b"<< /Type /XObject /Subtype /Image /Width 1000 /Height 300000 /ColorSpace /DeviceGray "
+        b"/BitsPerComponent 8 /Length %d /Filter /LZWDecode >>\nstream\n"
+        % len(data)
+        + data
+        + b"\nendstream"
+    )
+    source = serialize(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /XObject << /Im0 5 0 R >> >> >>",
+            b"<< /Length 30 >>\nstream\nq 100 0 0 100 0 0 cm /Im0 Do Q\nendstream",
+            image,
+        ]
+    )
+    packet, _ = build([Part("Scan", "Imaging", source)], encrypt_password=password)
+    assert len(packet) < 2 * len(data)
+    with pikepdf.open(io.BytesIO(packet), password=password or "") as pdf:
+        copied = pdf.pages[0].Resources.XObject.Im0
+        assert copied.Filter == "/LZWDecode" and len(copied.read_raw_bytes()) == len(data)
 
 
 def test_forms_signatures_attachments_are_dropped_and_reported() -> None:

@@ -21,7 +21,7 @@ from opinionkit.inspect import pdf as pdf_mod
 from opinionkit.inspect.identity import Identity, fold, record_evidence, text_evidence
 from opinionkit.inspect.limits import Limits, run_limited
 from opinionkit.inspect.pdf import inspect_pdf
-from pdfgen import case_head, report, serialize, write_text_pdf
+from pdfgen import case_head, lzw_zero_runs, report, serialize, write_text_pdf
 
 ADA = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
 HEADER = report("Ada Testperson", "1970-05-06", "00123", "CT chest report")
@@ -237,42 +237,11 @@ def test_the_fast_path_does_not_import_pypdf(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def _lzw_zero_runs(cycles: int) -> bytes:
-    """LZW codes for runs of zeros, each code one zero longer than the one before (7.4 MB
-    from 5.5 KB), the table cleared and the run repeated ``cycles`` times: an LZW bomb,
-    which qpdf has no limit for."""
-    out = bytearray()
-    bits = held = 0
-
-    def put(code: int, width: int) -> None:
-        nonlocal bits, held
-        bits, held = (bits << width) | code, held + width
-        while held >= 8:
-            held -= 8
-            out.append((bits >> held) & 0xFF)
-        bits &= (1 << held) - 1
-
-    width = 9
-    for _ in range(cycles):
-        put(256, width)  # clear
-        width, size = 9, 258
-        put(0, width)
-        for code in range(258, 4096):  # each the entry the decoder is about to add
-            put(code, width)
-            size += 1
-            if width < 12 and size + 1 >= 1 << width:  # /EarlyChange 1
-                width += 1
-    put(257, width)  # end of data
-    if held:
-        out.append((bits << (8 - held)) & 0xFF)
-    return bytes(out)
-
-
 @pytest.mark.parametrize(("cycles", "bad"), [(1, False), (41, True)])
 def test_an_lzw_bomb_is_a_bad_page_within_a_memory_cap(
     tmp_path: Path, cycles: int, bad: bool
 ) -> None:
-    data = _lzw_zero_runs(cycles)
+    data = lzw_zero_runs(cycles)
     path = tmp_path / "lzw.pdf"
     path.write_bytes(
         serialize(

@@ -896,8 +896,9 @@ def _assemble(
             "static_id": True,
         }
     else:
-        # qpdf re-encrypts every stream; it leaves Flate-compressed data compressed
-        # (no recompress_flate), so nothing is inflated here either.
+        # qpdf re-encrypts every stream's bytes as they are: still filtered, never
+        # decoded (an LZW or Flate bomb stays a few kilobytes here too; tested). pikepdf
+        # refuses a stream_decode_level with encryption: its default is what does this.
         options = {
             "encryption": pikepdf.Encryption(owner=encrypt_password, user=encrypt_password, R=6)
         }
