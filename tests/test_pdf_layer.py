@@ -202,6 +202,13 @@ def test_bookmarks_groups_in_first_appearance_order() -> None:
     assert "Pathology/Biopsy" in result.bookmarks  # type: ignore[attr-defined]
 
 
+def test_the_packet_opens_with_its_bookmarks_and_title_shown() -> None:
+    data, _ = build([Part("R", "Labs", blank_pdf([(612, 792, 0)]))])
+    root = PdfReader(io.BytesIO(data)).trailer["/Root"]
+    assert root["/PageMode"] == "/UseOutlines"
+    assert root["/ViewerPreferences"]["/DisplayDocTitle"].value is True
+
+
 def test_metadata_and_no_patient_data_by_default() -> None:
     data, _ = build([Part("R", None, blank_pdf([(612, 792, 0)]))])
     info = PdfReader(io.BytesIO(data)).metadata

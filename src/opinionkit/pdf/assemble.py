@@ -38,7 +38,8 @@ does, in order:
 3. **Page labels** (one ``/PageLabels`` range: decimal, starting at
    ``first_page_number``), **bookmarks** (one per group, in order of first appearance,
    with its parts beneath, and each part's own bookmarks beneath it; parts without a
-   group at top level), **metadata**.
+   group at top level; the file opens with them shown), **metadata** (the viewer's title
+   bar shows its Title).
 
 4. **Internal links**: every link annotation whose URI is ``opinionkit:page/N`` (what the
    Typst front matter writes) becomes a GoTo to the page *printed* as N in this output.
@@ -877,6 +878,10 @@ def _assemble(
             Nums=Array([0, Dictionary(S=Name.D, St=first_page_number)])
         )
     bookmarks = _add_bookmarks(pdf, result_parts, first_page_number, pages, marks)
+    if bookmarks:  # a viewer opens the packet with its bookmarks shown
+        pdf.Root.PageMode = Name.UseOutlines
+    # ... and its title bar shows the packet's title, not the file name
+    pdf.Root.ViewerPreferences = Dictionary(DisplayDocTitle=True)
     info = {"/Producer": f"opinionkit {__version__}"}
     for key, value in metadata.items():
         info["/" + key.lstrip("/")] = value
