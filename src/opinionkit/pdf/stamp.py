@@ -106,11 +106,6 @@ class VisualBox:
         w, h = self.x1 - self.x0, self.y1 - self.y0
         return h if self.rotate in (90, 270) else w
 
-    @property
-    def visual_height(self) -> float:
-        w, h = self.x1 - self.x0, self.y1 - self.y0
-        return w if self.rotate in (90, 270) else h
-
 
 def _box(obj: Any) -> tuple[float, float, float, float] | None:
     try:
