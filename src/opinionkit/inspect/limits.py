@@ -14,6 +14,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -34,6 +36,10 @@ class Limits:
     """Extra address space one file may use, on top of what the process already has."""
     enabled: bool = True
     """False runs inspections in-process (for debugging; not safe with hostile files)."""
+
+
+_PARENT_CHECK_SECONDS = 1.0
+"""How often an idle worker looks whether its parent is still there."""
 
 
 def _vm_size_bytes() -> int:
@@ -103,7 +109,34 @@ def _send(conn: Connection, result: tuple[str, Any]) -> None:
         conn.send(("error", type(e).__name__))
 
 
-def _child(conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int | None = None) -> None:
+    """Make this (child) process end when its parent does, so a killed run leaves no
+    process behind: Linux's parent-death signal, and, wherever that is missing, the
+    check in :func:`_parent_gone` that the workers make while they wait.
+
+    ``parent`` is the pid the child was started by; if it is already gone (it died
+    before the signal was asked for), the child ends at once."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)
+
+
+def _parent_gone(parent: int) -> bool:
+    return os.getppid() != parent
+
+
+def _child(
+    conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple[Any, ...], parent: int
+) -> None:
+    die_with_parent(parent)
     _silence()
     _bound(limits)
     try:
@@ -112,14 +145,20 @@ def _child(conn: Connection, limits: Limits, fn: Callable[..., Any], args: tuple
         conn.close()
 
 
-def _worker(conn: Connection, limits: Limits) -> None:
+def _worker(conn: Connection, limits: Limits, parent: int) -> None:
     """A forked worker of :func:`run_many`: runs jobs sent down ``conn`` one at a time,
-    each within ``limits``, until the pipe closes. It stops after any job that did not
-    end normally (its state may be damaged); the parent starts a fresh one."""
+    each within ``limits``, until the pipe closes or the parent is gone (a worker forked
+    later holds a copy of this pipe's other end, so a killed parent need not close it).
+    It stops after any job that did not end normally (its state may be damaged); the
+    parent starts a fresh one."""
+    die_with_parent(parent)
     _silence()
     try:
         while True:
             try:
+                while not conn.poll(_PARENT_CHECK_SECONDS):
+                    if _parent_gone(parent):
+                        return
                 job = conn.recv()
             except (EOFError, OSError):
                 return
@@ -214,7 +253,7 @@ def _start_worker(ctx: Any, limits: Limits) -> tuple[Any, Any]:
     parent, child = ctx.Pipe(duplex=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # see _start
-        proc = ctx.Process(target=_worker, args=(child, limits), daemon=True)
+        proc = ctx.Process(target=_worker, args=(child, limits, os.getpid()), daemon=True)
         proc.start()
     child.close()
     return parent, proc
@@ -287,7 +326,7 @@ def _start(
         # Python 3.12+ warns that forking a multi-threaded process may deadlock; the child
         # only parses one file and never touches locks shared with other threads.
         warnings.simplefilter("ignore", DeprecationWarning)
-        proc = ctx.Process(target=_child, args=(send, limits, fn, args), daemon=True)
+        proc = ctx.Process(target=_child, args=(send, limits, fn, args, os.getpid()), daemon=True)
         proc.start()
     send.close()
     return recv, proc
