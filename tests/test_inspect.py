@@ -6,6 +6,7 @@ import os
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -260,26 +261,30 @@ def test_damaged_dicom_is_counted_not_raised(tmp_path: Path) -> None:
     assert folder.dicom_files + len(folder.unreadable) + len(folder.non_dicom) == 2
 
 
-def test_identity_evidence_is_made_in_the_worker_that_read_the_pdf(tmp_path: Path) -> None:
+def test_identity_evidence_is_made_in_the_worker_that_read_the_pdf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """check's workers judge each page's identity where the text is (no second pass over
     the texts in the main process); the main process uses what they found."""
+    import os
     from datetime import date
 
-    from opinionkit.checks.files import _inspect_and_judge, _Inspector, _Judged
+    from opinionkit.checks import files as files_mod
     from opinionkit.inspect.identity import Identity, record_evidence
     from opinionkit.inspect.limits import Limits
+    from opinionkit.inspect.pdf import PDFIUM
     from pdfgen import case_head, report, write_text_pdf
 
     ada = Identity("Ada Maria Testperson", date(1970, 5, 6), ("00123",))
     other = report("Bea Otherperson", "1981-02-03", "99999", "CT chest report")
     pages = [*report("Ada Testperson", "1970-05-06", "00123", "CT chest report"), [" "], other[0]]
     path = write_text_pdf(tmp_path / "r.pdf", pages)
-    judged = _inspect_and_judge(str(path), None, 30.0, ada)
-    assert isinstance(judged, _Judged)
-    texts = [t for t in judged.info.page_texts if t.strip()]
-    assert judged.evidence == record_evidence(texts, ada)
-    assert judged.evidence[0].verdict == "match"
-    assert judged.evidence[-1].verdict == "mismatch"
+    read = files_mod._read_pdf(str(path), None, 30.0, ada, PDFIUM)
+    texts = [t for t in read.info.page_texts if t.strip()]
+    assert read.evidence == record_evidence(texts, ada)
+    assert read.evidence[0].verdict == "match"
+    assert read.evidence[-1].verdict == "mismatch"
+    assert read.merge_problem is None
 
     from opinionkit.loading import load_case
 
@@ -290,7 +295,12 @@ def test_identity_evidence_is_made_in_the_worker_that_read_the_pdf(tmp_path: Pat
         encoding="utf-8",
     )
     loaded = load_case(case_file)
-    assert loaded.case is not None
-    insp = _Inspector(Limits())
-    insp.prefetch(loaded.case, tmp_path, 100, ada)
-    assert insp.evidence[("pdf", str(path), None)] == judged.evidence
+    main = os.getpid()
+
+    def only_in_workers(texts: Any, who: Any) -> Any:
+        assert os.getpid() != main, "identity judged again in the main process"
+        return record_evidence(texts, who)
+
+    monkeypatch.setattr(files_mod, "record_evidence", only_in_workers)
+    _, findings = files_mod.check_files(loaded, Limits())
+    assert [f.code for f in findings if f.code.startswith("identity")] == ["identity.mismatch"]

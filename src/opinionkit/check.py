@@ -13,27 +13,27 @@ from pathlib import Path
 
 from opinionkit.checks.completeness import check_completeness
 from opinionkit.checks.consistency import check_consistency
-from opinionkit.checks.files import RecordInfo, check_files
-from opinionkit.errors import ExitCode, OpinionkitError
+from opinionkit.checks.files import FileInfo, RecordInfo, check_files
+from opinionkit.errors import ExitCode, InputError, OpinionkitError
 from opinionkit.findings import Finding, Findings, Severity
-from opinionkit.inspect.limits import Limits
 from opinionkit.loading import LoadedCase, load_case
-from opinionkit.models import RecordStatus
+from opinionkit.models import Case, RecordStatus
+from opinionkit.options import CheckOptions
 from opinionkit.profiles import DEFAULT_PROFILE, Profile, load_profile
 
+__all__ = [
+    "CaseResult",
+    "CaseUnreadable",
+    "CheckOptions",
+    "CheckResult",
+    "UsableCase",
+    "Withheld",
+    "check_case",
+    "check_paths",
+    "is_placeholder",
+]
+
 PAEDIATRIC = "paediatric"
-
-
-@dataclass
-class CheckOptions:
-    profile: str | Path | None = None
-    """Overrides the case file's ``profile:``; a shipped name or a profile file."""
-    today: date | None = None
-    """The date to judge 'in the future' against (default: today)."""
-    limits: Limits = field(default_factory=Limits)
-    max_file_mb: int = 200
-    files: bool = True
-    """Inspect record files (set False to check the case file alone)."""
 
 
 @dataclass
@@ -57,6 +57,87 @@ class CaseResult:
         if self.findings.errors or (strict and self.findings.warnings):
             return ExitCode.FINDINGS
         return ExitCode.OK
+
+    def usable(self) -> UsableCase:
+        """The checked case, for a job that goes on from it (``bundle``, ``export``,
+        ``request``): raises :class:`CaseUnreadable` when the case file could not be read
+        or validated -- the one place that decides it."""
+        loaded = self.loaded
+        if self.unreadable or loaded is None or loaded.case is None or self.profile is None:
+            raise CaseUnreadable(self)
+        return UsableCase(self, loaded.case, loaded, self.profile)
+
+
+class CaseUnreadable(InputError):
+    """The case file could not be read or validated: nothing can be made from it."""
+
+    def __init__(self, result: CaseResult) -> None:
+        super().__init__(
+            f"{result.display}: the case file could not be read",
+            hint="run opinionkit check on it to see why",
+        )
+        self.case = result
+
+
+@dataclass(frozen=True)
+class Withheld:
+    """A file the packet does not enclose, and why (the code of its finding)."""
+
+    record: int
+    path: str
+    key: str
+    code: str
+    translation: bool
+
+
+@dataclass(frozen=True)
+class UsableCase:
+    """A case whose file was read and validated, as ``check`` left it: its parts are
+    never None, and nothing after ``check`` changes them."""
+
+    result: CaseResult
+    case: Case
+    loaded: LoadedCase
+    profile: Profile
+
+    @property
+    def records(self) -> list[RecordInfo]:
+        return self.result.records
+
+    @property
+    def findings(self) -> Findings:
+        return self.result.findings
+
+    @property
+    def path(self) -> Path:
+        return self.result.path
+
+    @property
+    def display(self) -> str:
+        return self.result.display
+
+    def files(self) -> list[tuple[RecordInfo, FileInfo]]:
+        """Every checked file of every received record, translations included."""
+        return [(info, fi) for info in self.records for fi in info.all_files]
+
+    def withheld(self) -> list[Withheld]:
+        """The files ``check`` withheld from the packet, in case order."""
+        return [
+            Withheld(info.index, fi.rel, fi.key_str, fi.withheld, fi.role.value == "translation")
+            for info, fi in self.files()
+            if fi.withheld is not None
+        ]
+
+    def inputs(self) -> list[Path]:
+        """What the case reads (its file, folder and every record path): no output may
+        replace any of them (:mod:`opinionkit.output`)."""
+        found = [self.path, self.path.parent]
+        for info in self.records:
+            for rel in info.record.paths + (
+                [info.record.translation] if info.record.translation else []
+            ):
+                found.append(self.path.parent / rel)
+        return found
 
 
 @dataclass
@@ -104,6 +185,12 @@ def resolve_profile(
     return load_profile(name), notes
 
 
+def is_placeholder(value: object) -> bool:
+    """Whether a case-file value still reads TODO (as `opinionkit init` writes it): such
+    a value is no information, is flagged by ``check`` and never exported."""
+    return isinstance(value, str) and value.strip().upper().startswith("TODO")
+
+
 def _placeholders(loaded: LoadedCase) -> list[Finding]:
     """Values still reading TODO (as `opinionkit init` writes them) are not information."""
     out: list[Finding] = []
@@ -117,7 +204,7 @@ def _placeholders(loaded: LoadedCase) -> list[Finding]:
         elif isinstance(value, list):
             for i, v in enumerate(value):
                 walk(v, (*path, i))
-        elif isinstance(value, str) and value.strip().upper().startswith("TODO"):
+        elif is_placeholder(value):
             out.append(
                 Finding(
                     "value.placeholder",

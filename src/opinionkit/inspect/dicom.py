@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+from opinionkit.inspect.filetype import file_sha256
+
 MAX_FILES = 50_000
 """A folder with more files is read only this far (and says so)."""
 
@@ -26,6 +28,7 @@ _TAGS = [
     "SeriesDescription",
     "SOPClassUID",
     "AccessionNumber",
+    "SOPInstanceUID",
 ]
 
 
@@ -57,6 +60,16 @@ class DicomStudy:
         return sum(s.images for s in self.series.values())
 
 
+@dataclass(frozen=True)
+class DuplicateUid:
+    """Files of one folder that share a SOP Instance UID (one image, by the standard)."""
+
+    files: list[str]
+    """Paths relative to the folder, in folder order."""
+    identical: bool
+    """Byte-identical copies (one is enough); else different images claiming one UID."""
+
+
 @dataclass
 class DicomFolder:
     files: int = 0
@@ -72,6 +85,7 @@ class DicomFolder:
     birth_dates: set[str] = field(default_factory=set)
     unnamed_files: int = 0
     """DICOM files without any patient name, ID or birth date."""
+    duplicate_uids: list[DuplicateUid] = field(default_factory=list)
 
 
 def _dicom_date(value: object) -> date | None:
@@ -103,6 +117,7 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
     from pydicom.errors import InvalidDicomError
 
     result = DicomFolder()
+    by_uid: dict[str, list[str]] = {}
     entries = [(folder, folder.name)] if folder.is_file() else _walk(folder)
     for full, rel in entries:
         try:
@@ -171,7 +186,15 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
             )
             series.images += 1
             study.files.append(rel)
+            sop_uid = str(ds.get("SOPInstanceUID", "") or "").strip()
+            if sop_uid:
+                by_uid.setdefault(sop_uid, []).append(rel)
         except Exception:
             result.unreadable.append(rel)
             result.dicom_files -= 1
+    base = folder if folder.is_dir() else folder.parent
+    for rels in by_uid.values():
+        if len(rels) > 1:
+            digests = {file_sha256(base / rel) for rel in rels}
+            result.duplicate_uids.append(DuplicateUid(rels, identical=len(digests) == 1))
     return result

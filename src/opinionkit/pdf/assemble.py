@@ -95,7 +95,7 @@ from opinionkit.pdf.stamp import (
     visual_box,
 )
 
-__all__ = ["LINK_PREFIX", "AssembleResult", "Part", "PartPages", "assemble"]
+__all__ = ["LINK_PREFIX", "AssembleResult", "Part", "PartPages", "assemble", "merge_problem"]
 
 LINK_PREFIX = "opinionkit:page/"
 """URI scheme the front matter uses for links to a printed page number of the packet."""
@@ -736,6 +736,70 @@ def _hash_child(fd: int, start: int, sha: Any, progress: int, result: int) -> in
 # --------------------------------------------------------------------------- assemble
 
 
+class _NullSink(io.RawIOBase):
+    """Counts what is written and keeps none of it (a trial write)."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        return len(memoryview(data))
+
+
+_WRITE_OPTIONS: dict[str, Any] = {
+    # compress_streams would make qpdf inflate and re-deflate every stream with a filter
+    # array (a nested Flate bomb: 1 GiB through zlib); only our own few-byte streams are
+    # uncompressed.
+    "compress_streams": False,
+    # a classic cross-reference table: read by every viewer and records system
+    "object_stream_mode": pikepdf.ObjectStreamMode.disable,
+    "fix_metadata_version": False,
+}
+"""How the packet is written (and a record's trial write, :func:`merge_problem`)."""
+
+
+def merge_problem(path: Path, password: str | None = None, *, write: bool = True) -> str | None:
+    """Why the PDF at ``path`` cannot be merged into a packet, or None when it can.
+
+    Judged the way :func:`assemble` meets a record: opened as a source (qpdf's job
+    interface, with ``password``), its page tree and navigation read, and (``write``) its
+    pages copied into an empty document that is written to nowhere, which reads every
+    stream the packet would carry, raw (never decoded: a decompression bomb costs its
+    compressed size). ``check`` runs this in its bounded workers, so that what ``bundle``
+    would refuse is reported before. The reason names no content of the file."""
+    part = Part(path.name, None, path, password=password)
+    with quiet_pikepdf(), warnings.catch_warnings(), contextlib.ExitStack() as stack:
+        warnings.simplefilter("ignore")  # pikepdf's remarks on what the packet drops anyway
+        try:
+            source = _open_source(part, 0, lazy=True)
+            stack.callback(source.close)
+            with _damaged(part, 0):
+                src_pages = [p.obj for p in source.pages]
+                for obj in src_pages:
+                    if "/Parent" in obj:
+                        _push_inherited(obj)
+                _navigation(source, src_pages, True)
+                if write:
+                    trial = stack.enter_context(Pdf.new())
+                    copied = [trial.copy_foreign(src) for src in src_pages]
+                    tree = trial.Root.Pages
+                    for page in copied:
+                        page.Parent = tree
+                    tree.Kids = Array(copied)
+                    tree.Count = len(copied)
+                    trial.save(
+                        _NullSink(),  # type: ignore[arg-type]
+                        stream_decode_level=pikepdf.StreamDecodeLevel.none,
+                        static_id=True,
+                        **_WRITE_OPTIONS,
+                    )
+        except PartError as exc:
+            return exc.message.split(": ", 1)[-1]
+        except READ_ERRORS as exc:
+            return f"damaged PDF ({type(exc).__name__})"
+    return None
+
+
 def assemble(
     parts: Sequence[Part],
     *,
@@ -910,17 +974,7 @@ def _assemble(
     sink = _HashingSink(out)
     buffered = io.BufferedWriter(sink, buffer_size=_HashingSink.CHUNK)
     try:
-        pdf.save(
-            buffered,
-            # compress_streams would make qpdf inflate and re-deflate every stream with a
-            # filter array (a nested Flate bomb: 1 GiB through zlib); only our own few-byte
-            # streams are uncompressed.
-            compress_streams=False,
-            # a classic cross-reference table: read by every viewer and records system
-            object_stream_mode=pikepdf.ObjectStreamMode.disable,
-            fix_metadata_version=False,
-            **options,
-        )
+        pdf.save(buffered, **_WRITE_OPTIONS, **options)
         buffered.flush()
         digest = sink.finish()
     except pikepdf.PdfError as exc:  # a source's data is read now, while writing
