@@ -75,7 +75,8 @@ class OutputExistsError(OutputError):
     def __init__(self, path: str) -> None:
         super().__init__(
             f"{path} already exists",
-            hint="pass --force to replace it (the old output stays intact until the new one is complete)",
+            hint="pass --force to replace it: only opinionkit's own earlier output is ever "
+            "replaced, and it stays intact until the new one is complete",
         )
 
 

@@ -23,8 +23,11 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from opinionkit.check import CaseResult
+from opinionkit.check import CaseResult, UsableCase, check_case
+from opinionkit.errors import OutputError
 from opinionkit.models import Case, RecordKind, RecordStatus, SignerRole
+from opinionkit.options import RequestOptions
+from opinionkit.output import folder_guard
 from opinionkit.pdf import AtomicDir, atomic_write
 from opinionkit.render.templating import compile_pdf, render_template
 
@@ -81,8 +84,8 @@ def _sources(case: Case, kinds: set[RecordKind]) -> list[str]:
 
 def plan_requests(checked: CaseResult) -> list[FacilityRequest]:
     """Who to ask for what. Empty when nothing is missing or requested."""
-    assert checked.loaded is not None and checked.loaded.case is not None
-    case = checked.loaded.case
+    usable = checked.usable()
+    case = usable.case
     home = case.care_team.treating_oncologist.facility or "the treating oncologist's hospital"
     wanted: dict[str, list[WantedItem]] = {}
 
@@ -98,7 +101,7 @@ def plan_requests(checked: CaseResult) -> list[FacilityRequest]:
             facility = rec.source or home
             want(facility, WantedItem(f"{rec.title} ({WANTED_TEXT[rec.kind]})", rec.kind.value, i))
 
-    requirements = {r.id: r for r in checked.profile.requirements} if checked.profile else {}
+    requirements = {r.id: r for r in usable.profile.requirements}
     for f in checked.findings:
         if not f.code.startswith("missing."):
             continue
@@ -157,6 +160,30 @@ class RequestResult:
     out: Path
     requests: list[FacilityRequest]
     files: list[str]
+    summary: dict[str, Any] = field(default_factory=dict)
+    """What ``requests.json`` holds (schema ``opinionkit.requests/1``)."""
+
+
+def request_case(path: Path | str, options: RequestOptions | None = None) -> RequestResult:
+    """Check a case and write its requests folder (nothing when nothing is missing or
+    requested: ``requests`` is then empty and no folder is written)."""
+    options = options or RequestOptions()
+    usable = check_case(path, options.check).usable()
+    out = options.out or Path.cwd() / f"{usable.case.case_id}-requests"
+    if not plan_requests(usable.result):
+        return RequestResult(out, [], [], _summary(usable.case, [], []))
+    return write_requests(
+        usable.result, out, force=options.force, when=options.when, templates_dir=options.templates
+    )
+
+
+def _summary(case: Case, plan: list[FacilityRequest], files: list[str]) -> dict[str, Any]:
+    return {
+        "schema": REQUEST_SCHEMA,
+        "case_id": case.case_id,
+        "requests": [{**asdict(r), "slug": r.slug} for r in plan],
+        "files": files,
+    }
 
 
 def _signer(case: Case, day: date) -> dict[str, Any]:
@@ -190,14 +217,20 @@ def write_requests(
     when: date | None = None,
     templates_dir: Path | None = None,
 ) -> RequestResult:
-    """Write one letter (PDF and text) and one authorisation per facility into ``out``."""
-    assert checked.loaded is not None and checked.loaded.case is not None
-    case = checked.loaded.case
+    """Write one letter (PDF and text) and one authorisation per facility into ``out``
+    (built aside and swapped in whole; it replaces only opinionkit's own earlier output)."""
+    usable: UsableCase = checked.usable()
+    case = usable.case
     day = when or case.prepared or date.today()
     plan = plan_requests(checked)
     files: list[str] = []
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with AtomicDir(out, force=force) as tmp:
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{out.parent}: cannot create the folder ({e.strerror})") from None
+    with AtomicDir(
+        out, force=force, guard=folder_guard(usable.inputs()), inventory="request"
+    ) as tmp:
         for req in plan:
             ctx = {
                 "case": case,
@@ -236,12 +269,7 @@ def write_requests(
             ):
                 atomic_write(tmp / name, data, force=True, sync=False)  # AtomicDir fsyncs
                 files.append(name)
-        summary = {
-            "schema": REQUEST_SCHEMA,
-            "case_id": case.case_id,
-            "requests": [{**asdict(r), "slug": r.slug} for r in plan],
-            "files": files,
-        }
+        summary = _summary(case, plan, [*files, "requests.json"])
         atomic_write(
             tmp / "requests.json",
             (json.dumps(summary, indent=2, ensure_ascii=False) + "\n").encode(),
@@ -249,4 +277,4 @@ def write_requests(
             sync=False,  # AtomicDir fsyncs it
         )
         files.append("requests.json")
-    return RequestResult(out, plan, files)
+    return RequestResult(out, plan, files, summary)

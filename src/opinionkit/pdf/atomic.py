@@ -217,17 +217,38 @@ _sync_file_range = _libc_sync_file_range()
 
 
 class AtomicDir:
-    """Context manager building an output folder that appears complete or not at all."""
+    """Context manager building an output folder that appears complete or not at all.
 
-    def __init__(self, path: Path, *, force: bool, mode: int = 0o700) -> None:
+    ``guard(path, force)`` decides whether an existing ``path`` may be replaced (it
+    raises when not): it runs before anything is written and again just before the swap.
+    Without one, any existing folder is replaced when ``force`` is set. ``inventory``
+    names the command: the complete folder then gets the inventory by which a later
+    ``--force`` knows it as opinionkit's own (:mod:`opinionkit.output`)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        force: bool,
+        mode: int = 0o700,
+        guard: Callable[[Path, bool], None] | None = None,
+        inventory: str | None = None,
+    ) -> None:
         self.path = Path(path)
         self.force = force
         self.mode = mode
+        self.guard = guard
+        self.inventory = inventory
         self.tmp: Path | None = None
 
-    def __enter__(self) -> Path:
-        if not self.force and _exists(self.path):
+    def _may_replace(self) -> None:
+        if self.guard is not None:
+            self.guard(self.path, self.force)
+        elif not self.force and _exists(self.path):
             raise OutputExistsError(str(self.path))
+
+    def __enter__(self) -> Path:
+        self._may_replace()
         parent = self.path.parent if str(self.path.parent) else Path(".")
         _remove_stale(parent, self.path.name)
         try:
@@ -259,6 +280,10 @@ class AtomicDir:
             raise
 
     def _commit(self, tmp: Path) -> None:
+        if self.inventory is not None:
+            from opinionkit.output import write_inventory
+
+            write_inventory(tmp, self.inventory)
         for root, _dirs, files in os.walk(tmp):
             for name in files:
                 fd = os.open(os.path.join(root, name), os.O_RDONLY)
@@ -269,8 +294,7 @@ class AtomicDir:
             _fsync_dir(Path(root))
         parent = tmp.parent
         if _exists(self.path):
-            if not self.force:
-                raise OutputExistsError(str(self.path))
+            self._may_replace()  # again: the folder may have changed while we worked
             old = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.old-"))
             os.rmdir(old)
             os.rename(self.path, old)
