@@ -259,7 +259,7 @@ def test_a_failure_leaves_earlier_output_untouched_and_no_temporary_files(
     def boom(*a: Any, **k: Any) -> None:
         raise error
 
-    monkeypatch.setattr(b, "_manifest", boom)
+    monkeypatch.setattr(b.BundleJob, "_manifest", boom)
     with pytest.raises(type(error)):
         bundle_case(case, opts(out, force=True))
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == snapshot

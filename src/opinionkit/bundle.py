@@ -9,8 +9,13 @@ What lands in the output folder (file names carry the case id, never the patient
     manifest.json                  what was released: inputs and outputs with SHA-256
     imaging/                       the DICOM studies (with a DICOMDIR when asked for)
 
-The folder is built beside the target and swapped in complete (see
-:class:`opinionkit.pdf.AtomicDir`): a failure or Ctrl-C leaves the earlier output as it was.
+The job (:class:`BundleJob`) reads, in order: the case is checked (exactly as ``check``
+does: what ``check`` withheld stays out, and nothing here judges a file again); its
+usable records are planned into the packet's runs of pages; the folder is built beside
+the target and swapped in complete (:class:`opinionkit.pdf.AtomicDir`, replacing only
+opinionkit's own earlier output, :mod:`opinionkit.output`): imaging copied, front matter
+laid out, packet written, letter and manifest written. A failure or Ctrl-C leaves the
+earlier output as it was.
 """
 
 from __future__ import annotations
@@ -21,19 +26,17 @@ import hashlib
 import io
 import json
 import os
-import re
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from opinionkit import __version__
-from opinionkit.check import CaseResult, CheckOptions, check_case
-from opinionkit.checks.files import FileInfo, RecordInfo
+from opinionkit.check import CaseResult, UsableCase, Withheld, check_case
+from opinionkit.checks.files import FileInfo
 from opinionkit.errors import (
     ExitCode,
     InputError,
@@ -42,22 +45,36 @@ from opinionkit.errors import (
     OutputError,
     UsageError,
 )
-from opinionkit.findings import Finding, Severity
+from opinionkit.findings import Severity
+from opinionkit.imaging import ImagingCopy, copy_imaging
 from opinionkit.inspect.filetype import FileKind, file_sha256
-from opinionkit.inspect.limits import Limits, run_limited
+from opinionkit.inspect.limits import run_limited
 from opinionkit.models import Case, RecordKind, RecordStatus
+from opinionkit.options import BundleOptions, CheckOptions
+from opinionkit.output import folder_guard
 from opinionkit.pdf import AtomicDir, Part, StampSpec, assemble, atomic_write
-from opinionkit.pdf.assemble import PartError
 from opinionkit.pdf.atomic import WriteBehind, fsync_soon
 from opinionkit.render import (
     Enclosure,
     FrontMatter,
     FrontMatterInput,
-    ImagingStudy,
     render_front_matter,
     render_letter,
     render_letter_text,
 )
+
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "BundleJob",
+    "BundleOptions",
+    "BundleRefused",
+    "BundleResult",
+    "CheckOptions",
+    "OutputFile",
+    "bundle_case",
+    "bundle_paths",
+    "parse_size",
+]
 
 T = TypeVar("T")
 MANIFEST_SCHEMA = "opinionkit.manifest/1"
@@ -82,36 +99,12 @@ def parse_size(text: str) -> int:
     try:
         value = float(number)
     except ValueError:
-        raise UsageError(
-            f"--max-size: cannot read '{text}' as a size", hint="write it like 25MB or 500KB"
-        ) from None
+        value = -1.0
     if unit not in _SIZE_UNITS or value <= 0:
         raise UsageError(
             f"--max-size: cannot read '{text}' as a size", hint="write it like 25MB or 500KB"
         )
     return int(value * _SIZE_UNITS[unit])
-
-
-@dataclass
-class BundleOptions:
-    out: Path | None = None
-    """Output folder (default: ``<case_id>-packet`` in the current folder)."""
-    force: bool = False
-    allow_incomplete: bool = False
-    templates: Path | None = None
-    encrypt: bool = False
-    password_env: str = "OPINIONKIT_PASSWORD"
-    password_file: Path | None = None
-    max_size: int | None = None
-    """Split the packet into volumes of at most this many bytes (at record boundaries)."""
-    bates_prefix: str | None = None
-    bates_start: int = 1
-    dicomdir: bool = False
-    check: CheckOptions = field(default_factory=CheckOptions)
-    template_limits: Limits = field(default_factory=lambda: Limits(seconds=60, memory_mb=2048))
-    """Bounds for rendering a user's templates (``--templates``)."""
-    environ: dict[str, str] | None = None
-    """Where SOURCE_DATE_EPOCH and the password variable are read (default: os.environ)."""
 
 
 @dataclass
@@ -132,9 +125,31 @@ class BundleResult:
     pages: int = 0
     volumes: int = 0
     missing: list[str] = field(default_factory=list)
+    """Plain-language problems (the case's errors), listed in the letter; empty when
+    the packet is complete."""
+    withheld: list[Withheld] = field(default_factory=list)
+    """The files ``check`` withheld (another patient's, unreadable, unmergeable ...)."""
     notes: list[str] = field(default_factory=list)
     """Things the user should know (content dropped from records, volumes over the limit)."""
     manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing and not self.withheld
+
+
+class BundleRefused(OpinionkitError):
+    """`bundle` will not build a packet from this case (errors, or unreadable)."""
+
+    def __init__(self, case: CaseResult, why: str, code: ExitCode, hint: str | None = None) -> None:
+        super().__init__(
+            f"{case.display}: not bundled: {why}",
+            hint=hint
+            or "run opinionkit check on it and fix the errors, or pass --allow-incomplete "
+            "to bundle what is there (the letter lists what is missing)",
+        )
+        self.case = case
+        self.exit_code = code
 
 
 # --------------------------------------------------------------------------- planning
@@ -142,32 +157,53 @@ class BundleResult:
 
 @dataclass
 class _Item:
-    """One run of pages in the packet: a record's file(s), or a translation."""
+    """One run of pages in the packet: a record's usable file(s), or its translation."""
 
     record_index: int
     title: str
-    group: str
     kind: RecordKind
     date: date | None
     source_name: str | None
     files: list[FileInfo]
-    pages: int
-    size: int
     password: str | None = None
     is_translation: bool = False
+    language: str | None = None
+    translated: bool = False
+    """Its translation follows it."""
+    pdf: bytes | None = None
+    """The record as one PDF, when it is not a single PDF file (scans, several files)."""
     volume: int = 1
     first: int = 0  # printed page numbers, filled in once the front matter is laid out
     last: int = 0
-    language: str | None = None
-    translated: bool = False
+
+    @property
+    def group(self) -> str:
+        return self.kind.heading
+
+    @property
+    def pages(self) -> int:
+        return sum(f.pages for f in self.files)
+
+    @property
+    def size(self) -> int:
+        return len(self.pdf) if self.pdf is not None else sum(f.size for f in self.files)
+
+    def part(self) -> Part:
+        if self.pdf is not None:
+            return Part(self.title, self.group, self.pdf)
+        (only,) = self.files
+        assert only.path is not None
+        return Part(self.title, self.group, only.path, password=self.password, sha256=only.sha256)
 
 
-def _plan_items(case: Case, infos: list[RecordInfo], case_dir: Path) -> list[_Item]:
+def plan_items(usable: UsableCase) -> list[_Item]:
+    """The packet's runs of pages, in reviewer order: each received record's usable
+    files, then its usable translation. What ``check`` withheld is not here."""
     items: list[_Item] = []
     order = sorted(
         (
             i
-            for i in infos
+            for i in usable.records
             if i.record.status is RecordStatus.RECEIVED
             and i.record.kind is not RecordKind.IMAGING_STUDY
         ),
@@ -178,58 +214,56 @@ def _plan_items(case: Case, infos: list[RecordInfo], case_dir: Path) -> list[_It
         files = [f for f in info.files if f.usable]
         if not files:
             continue
-        password = next((f.password for f in files if f.password), None)
+        translation = info.translation if info.translation and info.translation.usable else None
+        common = {"kind": rec.kind, "date": rec.date, "source_name": rec.source}
         items.append(
             _Item(
                 info.index,
                 rec.title,
-                rec.kind.heading,
-                rec.kind,
-                rec.date,
-                rec.source,
-                files,
-                sum(f.pages for f in files),
-                sum(f.size for f in files),
-                password,
+                files=files,
+                password=next((f.password for f in files if f.password), None),
                 language=rec.language,
-                translated=bool(rec.translation),
+                translated=translation is not None,
+                **common,  # type: ignore[arg-type]
             )
         )
-        if rec.translation:
-            tpath = case_dir / rec.translation
-            tinfo = _translation_info(tpath, rec.translation)
-            if tinfo is not None:
-                items.append(
-                    _Item(
-                        info.index,
-                        f"{rec.title} — English translation",
-                        rec.kind.heading,
-                        rec.kind,
-                        rec.date,
-                        rec.source,
-                        [tinfo],
-                        tinfo.pages,
-                        tinfo.size,
-                        is_translation=True,
-                        language="en",
-                    )
+        if translation is not None:
+            items.append(
+                _Item(
+                    info.index,
+                    f"{rec.title} — English translation",
+                    files=[translation],
+                    password=translation.password,
+                    is_translation=True,
+                    language="en",
+                    **common,  # type: ignore[arg-type]
                 )
+            )
     return items
 
 
-def _translation_info(path: Path, rel: str) -> FileInfo | None:
-    """Translations are checked for existence by `check`; here they are opened for pages."""
-    from pypdf import PdfReader
+def _item_pdf(item: _Item) -> bytes:
+    """A record of scanned images or of several files as one PDF (images converted,
+    JPEG embedded as is; PDFs appended)."""
+    from pypdf import PdfReader, PdfWriter
 
-    try:
-        reader = PdfReader(path)
-        pages = len(reader.pages)
-    except Exception:
-        return None
-    data = path.read_bytes()
-    return FileInfo(
-        rel, path, len(data), hashlib.sha256(data).hexdigest(), FileKind.PDF, pages=pages
-    )
+    from opinionkit.pdf.images import images_to_pdf
+
+    writer = PdfWriter()
+    for f in item.files:
+        assert f.path is not None
+        if f.kind is FileKind.PDF:
+            reader = PdfReader(f.path)
+            if reader.is_encrypted and f.password:
+                reader.decrypt(f.password)
+            for page in reader.pages:
+                writer.add_page(page)
+        else:
+            for page in PdfReader(io.BytesIO(images_to_pdf([f.path]))).pages:
+                writer.add_page(page)
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
 
 
 def _split_volumes(items: list[_Item], front_size: int, limit: int | None) -> tuple[int, list[str]]:
@@ -295,238 +329,17 @@ def _password(options: BundleOptions, environ: dict[str, str]) -> str | None:
     return value
 
 
-def _stamp_left(case: Case) -> str:
-    return (
-        f"{case.patient.name} · DOB {case.patient.date_of_birth.isoformat()} · Case {case.case_id}"
-    )
-
-
-WRONG_PATIENT = {"identity.mismatch", "identity.dicom-mismatch"}
-
-
-def _missing_items(result: CaseResult) -> list[str]:
-    """Plain-language list of what the case lacks (errors), for an incomplete packet."""
+def missing_problems(usable: UsableCase) -> list[str]:
+    """The case's errors in plain language, for the letter of an incomplete packet; a
+    problem that kept a file out says so."""
+    withheld = {w.key for w in usable.withheld()}
     out: list[str] = []
-    for f in result.findings.sorted():
+    for f in usable.findings.sorted():
         if f.severity is Severity.ERROR:
             where = f" ({f.path})" if f.path else ""
-            left_out = " — left out of this packet" if f.code in WRONG_PATIENT else ""
+            left_out = " — left out of this packet" if f.key in withheld else ""
             out.append(f"{f.message}{where}{left_out}")
     return out
-
-
-def _withhold_wrong_patient(checked: CaseResult) -> None:
-    """A file that may be another patient's never goes into the packet, not even with
-    --allow-incomplete: it is marked unusable (and listed in the letter)."""
-    for f in checked.findings:
-        if f.code not in WRONG_PATIENT or not f.key or f.path is None:
-            continue
-        m = re.match(r"records\[(\d+)\]", f.key)
-        if m is None or int(m.group(1)) >= len(checked.records):
-            continue
-        for fi in checked.records[int(m.group(1))].files:
-            if fi.rel == f.path:
-                fi.path = None
-
-
-# --------------------------------------------------------------------------- imaging
-
-
-@dataclass
-class _ImagingOut:
-    record_index: int
-    folder: str
-    files: list[dict[str, Any]]
-    studies: list[ImagingStudy]
-
-
-def _copy_imaging(
-    case: Case,
-    infos: list[RecordInfo],
-    dest: Path,
-    dicomdir: bool,
-    notes: list[str],
-) -> list[_ImagingOut]:
-    """Copy every DICOM study beside the packet under neutral names (no PHI in paths)."""
-    out: list[_ImagingOut] = []
-    n = 0
-    for info in infos:
-        rec = info.record
-        if rec.kind is not RecordKind.IMAGING_STUDY or rec.status is not RecordStatus.RECEIVED:
-            continue
-        for fi in info.files:
-            if fi.dicom is None or fi.path is None or not fi.dicom.studies:
-                continue
-            n += 1
-            folder = f"imaging/study-{n:02d}"
-            target = dest / folder
-            target.mkdir(parents=True, exist_ok=True)
-            copied: list[dict[str, Any]] = []
-            k = 0
-            base = fi.path if fi.path.is_dir() else fi.path.parent
-            for study in fi.dicom.studies.values():
-                for rel in study.files:
-                    k += 1
-                    src = base / rel if fi.path.is_dir() else fi.path
-                    name = f"IM{k:05d}.dcm"
-                    shutil.copyfile(src, target / name)
-                    os.chmod(target / name, 0o600)
-                    copied.append(
-                        {
-                            "source": f"{fi.rel}/{rel}" if fi.path.is_dir() else fi.rel,
-                            "file": f"{folder}/{name}",
-                            "sha256": file_sha256(src),
-                            "size": src.stat().st_size,
-                        }
-                    )
-            studies = [
-                ImagingStudy(
-                    date=s.date,
-                    modality=", ".join(s.modalities) or None,
-                    description=s.description or rec.title,
-                    series_count=s.series_count,
-                    image_count=s.image_count,
-                    location=f"{folder}/",
-                    report_page=None,
-                )
-                for s in fi.dicom.studies.values()
-            ]
-            out.append(_ImagingOut(info.index, folder, copied, studies))
-    if dicomdir and out:
-        moved = _write_dicomdir(dest / "imaging", notes)
-        if moved is not None:
-            for im in out:
-                im.folder = "imaging"
-                for entry in im.files:
-                    new = moved[entry["file"]]
-                    entry["file"] = new
-                    entry["copy_sha256"] = file_sha256(dest / new)
-                for shown in im.studies:
-                    shown.location = "imaging/ (open DICOMDIR)"
-    return out
-
-
-def _cleanup_fileset(fs: Any) -> None:
-    """pydicom stages instances in a TemporaryDirectory of its own; remove it now rather
-    than at garbage collection (no temporary files left behind)."""
-    stage = getattr(fs, "_stage", None)
-    temp = stage.get("t") if isinstance(stage, dict) else None
-    if temp is not None:
-        temp.cleanup()
-
-
-def _write_dicomdir(folder: Path, notes: list[str]) -> dict[str, str] | None:
-    """Lay the copied studies out as a DICOM File-set with a DICOMDIR (pydicom FileSet).
-
-    A DICOMDIR record needs a few header elements that some exports leave out (Study ID,
-    Series Number, Instance Number...): in the copies only, a missing one is filled with a
-    neutral value and a note says so. If the File-set still cannot be written, the plain
-    copy stays and a note says why.
-    """
-    import pydicom
-    from pydicom.fileset import FileSet
-
-    defaults = {"StudyID": "1", "SeriesNumber": 1, "InstanceNumber": 1, "StudyTime": "000000"}
-    filled: set[str] = set()
-    fs = FileSet()
-    staging = folder.with_name(folder.name + ".fileset")
-    added = []
-    try:
-        for n, path in enumerate(sorted(folder.rglob("*.dcm")), start=1):
-            ds = pydicom.dcmread(path)
-            for keyword, value in defaults.items():
-                if keyword not in ds or ds.get(keyword) in (None, ""):
-                    setattr(ds, keyword, n if keyword == "InstanceNumber" else value)
-                    filled.add(keyword)
-            fs.add(ds)
-            added.append((path, str(ds.SOPInstanceUID)))
-        fs.write(staging)
-        written = {str(inst.SOPInstanceUID): Path(inst.path) for inst in fs}
-    except Exception as e:  # a DICOMDIR is a convenience, the copy stands
-        shutil.rmtree(staging, ignore_errors=True)
-        _cleanup_fileset(fs)
-        notes.append(f"no DICOMDIR written: the DICOM headers do not allow it ({type(e).__name__})")
-        return None
-    _cleanup_fileset(fs)
-    base = folder.parent
-    moved = {
-        path.relative_to(base).as_posix(): (folder / written[uid].relative_to(staging.resolve()))
-        .relative_to(base)
-        .as_posix()
-        for path, uid in added
-    }
-    shutil.rmtree(folder)
-    staging.rename(folder)
-    for root, _dirs, names in os.walk(folder):
-        for name in names:
-            os.chmod(Path(root) / name, 0o600)
-    if filled:
-        notes.append("DICOMDIR: filled missing " + ", ".join(sorted(filled)) + " in the copies")
-    return moved
-
-
-# --------------------------------------------------------------------------- bundle
-
-
-def bundle_case(path: Path | str, options: BundleOptions | None = None) -> BundleResult:
-    """Check one case and, if it may be bundled, write its packet folder.
-
-    Raises :class:`OpinionkitError` subclasses: ``InputError`` for an unreadable case,
-    ``BundleRefused`` when the case has errors and ``allow_incomplete`` is off,
-    ``OutputExistsError``/``OutputError`` for output problems.
-    """
-    options = options or BundleOptions()
-    environ = dict(os.environ if options.environ is None else options.environ)
-    checked = check_case(path, options.check)
-    result = BundleResult(checked)
-    if checked.unreadable or checked.loaded is None or checked.loaded.case is None:
-        raise BundleRefused(checked, "the case file could not be read", ExitCode.INPUT)
-    errors = checked.findings.errors
-    if errors and not options.allow_incomplete:
-        raise BundleRefused(checked, f"the case has {len(errors)} error(s)", ExitCode.FINDINGS)
-    case = checked.loaded.case
-    password = _password(options, environ)
-    moment = _generated(case, environ)
-    result.missing = _missing_items(checked) if errors else []
-    _withhold_wrong_patient(checked)
-
-    case_dir = checked.path.parent
-    out_dir = Path(options.out) if options.out else Path.cwd() / f"{case.case_id}-packet"
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"{out_dir.parent}: cannot create the folder ({e.strerror})") from None
-    excluded: set[int] = set()
-    while True:
-        # A record that passed check but cannot be merged (pypdf reads pages lazily) is
-        # left out and named, and the packet laid out again without it: never silently
-        # short of pages.
-        try:
-            with _watchdog(_build_seconds(checked, options)):
-                _build(
-                    case, checked, case_dir, out_dir, excluded, options, moment, password, result
-                )
-            break
-        except _RecordFailed as failed:
-            key = ("records", failed.record_index, "translation" if failed.translation else "file")
-            finding = Finding(
-                "pdf.unmergeable",
-                Severity.ERROR,
-                f"the PDF cannot be merged into the packet: {failed.reason}",
-                "download it again or ask the sender for a new copy",
-                **checked.loaded.where(key),
-            )
-            checked.findings.add(finding)
-            if not options.allow_incomplete:
-                raise BundleRefused(
-                    checked, "a record cannot be merged", ExitCode.FINDINGS
-                ) from None
-            excluded.add(failed.record_index)
-            result.missing.append(f"{finding.message} ({_record_label(case, failed.record_index)})")
-            result.outputs.clear()
-            result.notes.clear()
-    result.out = out_dir
-    return result
 
 
 def _render(options: BundleOptions, fn: Callable[..., T], *args: Any) -> T:
@@ -549,15 +362,9 @@ def _render(options: BundleOptions, fn: Callable[..., T], *args: Any) -> T:
         ) from None
 
 
-def _build_seconds(checked: CaseResult, options: BundleOptions) -> float:
-    """Time allowed to write one packet: the per-file limit for every file, plus one."""
-    files = sum(len(info.files) for info in checked.records)
-    return options.check.limits.seconds * (files + 1)
-
-
 @contextlib.contextmanager
 def _watchdog(seconds: float) -> Iterator[None]:
-    """Bound the in-process part of ``bundle`` (the merge runs pure-Python pypdf code).
+    """Bound the in-process part of ``bundle`` (the merge, and scans made into pages).
 
     On the main thread, a timer interrupts it when ``seconds`` pass; the interruption
     unwinds through :class:`AtomicDir` (nothing is left behind) and becomes a
@@ -588,174 +395,260 @@ def _watchdog(seconds: float) -> Iterator[None]:
             time.sleep(0.05)
 
 
-def _record_label(case: Case, index: int) -> str:
-    rec = case.records[index]
-    return rec.file or (rec.files[0] if rec.files else f"records[{index}]")
-
-
-class _RecordFailed(Exception):
-    def __init__(self, record_index: int, translation: bool, reason: str) -> None:
-        super().__init__(reason)
-        self.record_index = record_index
-        self.translation = translation
-        self.reason = reason
-
-
-def _build(
-    case: Case,
-    checked: CaseResult,
-    case_dir: Path,
-    out_dir: Path,
-    excluded: set[int],
-    options: BundleOptions,
-    moment: datetime,
-    password: str | None,
-    result: BundleResult,
-) -> None:
-    items = [
-        it for it in _plan_items(case, checked.records, case_dir) if it.record_index not in excluded
-    ]
-    # Scanned images become PDF pages once, here, and are reused below.
-    image_pdfs: dict[int, bytes] = {}
-    for n, item in enumerate(items):
-        if any(f.kind in (FileKind.JPEG, FileKind.PNG, FileKind.TIFF) for f in item.files):
-            try:
-                image_pdfs[n] = _item_pdf(item)
-            except InputError as e:
-                raise _RecordFailed(item.record_index, item.is_translation, e.message) from None
-            item.size = len(image_pdfs[n])
-    with AtomicDir(out_dir, force=options.force) as tmp:
-        front, volumes = _layout(case, checked, items, options, moment, result, tmp)
-        _write_volumes(
-            case, items, front, volumes, image_pdfs, options, moment, password, tmp, result
-        )
-        letter_pdf = render_letter(front.input, options.templates, front.rendered)
-        letter_text = _render(
-            options, render_letter_text, front.input, options.templates, front.rendered
-        )
-        _write(tmp, f"{case.case_id}-cover-letter.pdf", letter_pdf, result, encrypt=password)
-        _write(tmp, f"{case.case_id}-cover-letter.txt", letter_text.encode("utf-8"), result)
-        result.manifest = _manifest(case, checked, items, front, result, moment, options)
-        manifest_bytes = (json.dumps(result.manifest, indent=2, ensure_ascii=False) + "\n").encode()
-        atomic_write(tmp / "manifest.json", manifest_bytes, force=True, sync=False)
-
-
-class BundleRefused(OpinionkitError):
-    """`bundle` will not build a packet from this case (errors, or unreadable)."""
-
-    def __init__(self, case: CaseResult, why: str, code: ExitCode) -> None:
-        super().__init__(
-            f"{case.display}: not bundled: {why}",
-            hint="run opinionkit check on it and fix the errors, "
-            "or pass --allow-incomplete to bundle what is there (the letter lists what is missing)",
-        )
-        self.case = case
-        self.exit_code = code
-
-
-def _item_pdf(item: _Item) -> bytes:
-    paths = [f.path for f in item.files if f.path is not None]
-    if all(f.kind is FileKind.PDF for f in item.files) and len(paths) == 1:
-        return paths[0].read_bytes()
-    # A record of several files (scanned pages): one PDF, images converted, PDFs appended.
-    from pypdf import PdfReader, PdfWriter
-
-    from opinionkit.pdf.images import images_to_pdf
-
-    writer = PdfWriter()
-    for f in item.files:
-        assert f.path is not None
-        if f.kind is FileKind.PDF:
-            reader = PdfReader(f.path)
-            if reader.is_encrypted and f.password:
-                reader.decrypt(f.password)
-            for page in reader.pages:
-                writer.add_page(page)
-        else:
-            for page in PdfReader(io.BytesIO(images_to_pdf([f.path]))).pages:
-                writer.add_page(page)
-    buf = io.BytesIO()
-    writer.write(buf)
-    return buf.getvalue()
-
-
 @dataclass
 class _Front:
     input: FrontMatterInput
     rendered: FrontMatter
-    sections: list[tuple[str, bytes, int]]
-    """(title, PDF, pages) per front-matter section."""
-    pages: int
-    imaging: list[_ImagingOut]
+    volumes: int
 
 
-def _layout(
-    case: Case,
-    checked: CaseResult,
-    items: list[_Item],
-    options: BundleOptions,
-    moment: datetime,
-    result: BundleResult,
-    tmp: Path,
-) -> tuple[_Front, int]:
-    # Record pages relative to the first record page (1-based).
-    rel = 1
-    for item in items:
-        item.first, item.last = rel, rel + item.pages - 1
-        rel += item.pages
-    report_rel = {
-        case.records[it.record_index].id: it.first
-        for it in items
-        if case.records[it.record_index].id and not it.is_translation
-    }
-    imaging = _copy_imaging(case, checked.records, tmp, options.dicomdir, result.notes)
-    front_size = 0
-    if options.max_size:
-        # The front matter opens volume 1: measure it (as laid out for one volume) first.
-        probe = _front_input(case, checked, items, imaging, report_rel, moment, result, 1)
-        rendered = _render(options, render_front_matter, probe, options.templates)
-        front_size = sum(len(sec.pdf) for sec in rendered.sections)
-    volumes, notes = _split_volumes(items, front_size, options.max_size)
-    result.notes.extend(notes)
-    inp = _front_input(case, checked, items, imaging, report_rel, moment, result, volumes)
-    front = _render(options, render_front_matter, inp, options.templates)
-    sections = [(sec.title, sec.pdf, sec.pages) for sec in front.sections]
-    offset = front.pages
-    for item in items:
-        item.first += offset
-        item.last += offset
-    return _Front(inp, front, sections, front.pages, imaging), volumes
+# --------------------------------------------------------------------------- the job
 
 
-def _front_input(
-    case: Case,
-    checked: CaseResult,
-    items: list[_Item],
-    imaging: list[_ImagingOut],
-    report_rel: dict[str | None, int],
-    moment: datetime,
-    result: BundleResult,
-    volumes: int,
-) -> FrontMatterInput:
-    enclosures = [
-        Enclosure(
-            category=it.group,
-            title=it.title,
-            date=it.date,
-            source=it.source_name,
-            first_page=it.first,
-            last_page=it.last,
-            volume=it.volume,
-            status="enclosed",
-            language=it.language,
-            translated=it.translated,
+@dataclass
+class BundleJob:
+    """One case's bundle: what it was given, what it decided, and its steps as methods
+    (each step reads what the earlier ones left; the check result is never changed)."""
+
+    usable: UsableCase
+    options: BundleOptions
+    out_dir: Path
+    moment: datetime
+    """The packet's date (SOURCE_DATE_EPOCH, else the case's ``prepared:``)."""
+    password: str | None = field(repr=False)
+    result: BundleResult
+    items: list[_Item] = field(default_factory=list)
+    imaging: list[ImagingCopy] = field(default_factory=list)
+    front: _Front | None = None
+
+    @property
+    def case(self) -> Case:
+        return self.usable.case
+
+    # ---- setting out
+
+    @classmethod
+    def start(cls, path: Path | str, options: BundleOptions) -> BundleJob:
+        """Check the case and decide whether it may be bundled (raises
+        :class:`BundleRefused` when not)."""
+        environ = dict(os.environ if options.environ is None else options.environ)
+        checked = check_case(path, options.check)
+        usable = checked.usable()  # raises CaseUnreadable (exit 3)
+        errors = usable.findings.errors
+        if errors and not options.allow_incomplete:
+            raise BundleRefused(checked, f"the case has {len(errors)} error(s)", ExitCode.FINDINGS)
+        warnings = usable.findings.warnings
+        if options.check.strict and warnings:
+            raise BundleRefused(
+                checked,
+                f"the case has {len(warnings)} warning(s) and --strict is set",
+                ExitCode.FINDINGS,
+                hint="resolve the warnings (opinionkit check lists them) or drop --strict",
+            )
+        case = usable.case
+        result = BundleResult(checked, missing=missing_problems(usable), withheld=usable.withheld())
+        out = Path(options.out) if options.out else Path.cwd() / f"{case.case_id}-packet"
+        return cls(
+            usable,
+            options,
+            out,
+            _generated(case, environ),
+            _password(options, environ),
+            result,
+            plan_items(usable),
         )
-        for it in items
-    ]
-    order = {kind.heading: kind.order for kind in RecordKind}
-    for info in checked.records:
-        rec = info.record
-        if rec.status is RecordStatus.REQUESTED:
+
+    def output_folder(self) -> AtomicDir:
+        """The output folder, built aside and swapped in whole; it replaces only
+        opinionkit's own earlier output, never the case's folders or files."""
+        try:
+            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(
+                f"{self.out_dir.parent}: cannot create the folder ({e.strerror})"
+            ) from None
+        return AtomicDir(
+            self.out_dir,
+            force=self.options.force,
+            guard=folder_guard(self.usable.inputs()),
+            inventory="bundle",
+        )
+
+    def watchdog(self) -> contextlib.AbstractContextManager[None]:
+        """The in-process work's time bound: the per-file limit for every file, plus one."""
+        files = sum(len(info.all_files) for info in self.usable.records)
+        return _watchdog(self.options.check.limits.seconds * (files + 1))
+
+    # ---- the steps
+
+    def make_scan_pages(self) -> None:
+        """Records of scanned images (or of several files) become one PDF each, here,
+        once: their size counts towards the volumes."""
+        for item in self.items:
+            single_pdf = len(item.files) == 1 and item.files[0].kind is FileKind.PDF
+            if not single_pdf:
+                try:
+                    item.pdf = _item_pdf(item)
+                except (InputError, OSError, ValueError) as e:
+                    raise self._merge_failed(item, str(getattr(e, "message", e))) from None
+
+    def copy_imaging(self, tmp: Path) -> None:
+        self.imaging = copy_imaging(
+            self.usable, tmp, dicomdir=self.options.dicomdir, notes=self.result.notes
+        )
+
+    def lay_out_front_matter(self) -> None:
+        """Number the records' pages, split volumes, and lay out the front matter (whose
+        length depends on the index's page numbers: see :mod:`opinionkit.render`)."""
+        rel = 1
+        for item in self.items:  # relative to the first record page
+            item.first, item.last = rel, rel + item.pages - 1
+            rel += item.pages
+        front_size = 0
+        if self.options.max_size:
+            # The front matter opens volume 1: measure it (as laid out for one volume) first.
+            probe = _render(
+                self.options, render_front_matter, self._front_input(1), self.options.templates
+            )
+            front_size = sum(len(sec.pdf) for sec in probe.sections)
+        volumes, notes = _split_volumes(self.items, front_size, self.options.max_size)
+        self.result.notes.extend(notes)
+        inp = self._front_input(volumes)
+        rendered = _render(self.options, render_front_matter, inp, self.options.templates)
+        for item in self.items:
+            item.first += rendered.pages
+            item.last += rendered.pages
+        self.front = _Front(inp, rendered, volumes)
+
+    def write_packet(self, tmp: Path) -> None:
+        """Merge, stamp and write each volume straight into the temporary folder."""
+        assert self.front is not None
+        front = self.front.rendered
+        total = front.pages + sum(it.pages for it in self.items)
+        printed, bates = 1, self.options.bates_start
+        volumes = self.front.volumes
+        for volume in range(1, volumes + 1):
+            owners = [it for it in self.items if it.volume == volume]
+            parts = [it.part() for it in owners]
+            if volume == 1:
+                parts = [
+                    *(Part(s.title, FRONT_GROUP, s.pdf, bookmarks=False) for s in front.sections),
+                    *parts,
+                ]
+            name = (
+                f"{self.case.case_id}-packet.pdf"
+                if volumes == 1
+                else f"{self.case.case_id}-packet-vol{volume}.pdf"
+            )
+            stamp = StampSpec(
+                _stamp_left(self.case), bates_prefix=self.options.bates_prefix, bates_start=bates
+            )
+            target = tmp / name
+            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            # Unbuffered (assemble buffers): WriteBehind sends it to disk as it is written.
+            with os.fdopen(fd, "wb", buffering=0) as raw, WriteBehind(raw) as fh:
+                try:
+                    assembled = assemble(
+                        parts,
+                        stamp=stamp,
+                        metadata=self._metadata(volume, volumes),
+                        out=fh,  # type: ignore[arg-type]
+                        first_page_number=printed,
+                        total_pages=total,
+                        encrypt_password=self.password,
+                    )
+                except InputError as e:  # what check's trial merge did not meet
+                    raise self._merge_failed(None, e.message) from None
+            fsync_soon(target)  # to disk while the next volume, the letter and manifest are made
+            for index, what in assembled.dropped:
+                self.result.notes.append(
+                    f"{parts[index].title}: {what} not carried into the packet"
+                )
+            self.result.outputs.append(
+                OutputFile(
+                    name,
+                    assembled.sha256,  # hashed as it was written: no second read
+                    assembled.size,
+                    assembled.page_count,
+                    printed,
+                    printed + assembled.page_count - 1,
+                )
+            )
+            if self.options.max_size and assembled.size > self.options.max_size:
+                self.result.notes.append(
+                    f"{name} is larger than --max-size (a single record is too big)"
+                )
+            printed += assembled.page_count
+            bates += assembled.page_count
+        self.result.pages = total
+        self.result.volumes = volumes
+
+    def write_letter(self, tmp: Path) -> None:
+        assert self.front is not None
+        inp, rendered = self.front.input, self.front.rendered
+        templates = self.options.templates
+        letter_pdf = render_letter(inp, templates, rendered)
+        letter_text = _render(self.options, render_letter_text, inp, templates, rendered)
+        if self.password is not None:
+            letter_pdf = _encrypted(letter_pdf, self.password)
+        self._write(tmp, f"{self.case.case_id}-cover-letter.pdf", letter_pdf)
+        self._write(tmp, f"{self.case.case_id}-cover-letter.txt", letter_text.encode("utf-8"))
+
+    def write_manifest(self, tmp: Path) -> None:
+        self.result.manifest = self._manifest()
+        data = (json.dumps(self.result.manifest, indent=2, ensure_ascii=False) + "\n").encode()
+        atomic_write(tmp / "manifest.json", data, force=True, sync=False)  # AtomicDir fsyncs it
+
+    def finish(self) -> BundleResult:
+        self.result.out = self.out_dir
+        return self.result
+
+    # ---- what the steps share
+
+    def _merge_failed(self, item: _Item | None, reason: str) -> BundleRefused:
+        what = f"record {item.record_index + 1}" if item is not None else "a record"
+        return BundleRefused(
+            self.result.case,
+            f"{what} could not be merged into the packet ({reason})",
+            ExitCode.FINDINGS,
+            hint="run opinionkit check again (the file may have changed since); "
+            "ask the sender for a new copy of the file it names",
+        )
+
+    def _metadata(self, volume: int, volumes: int) -> dict[str, str]:
+        title = f"Second-opinion packet — case {self.case.case_id}"
+        if volumes > 1:
+            title += f" — volume {volume} of {volumes}"
+        return {
+            "Title": title,
+            "Subject": "Medical records for a second opinion",
+            "Creator": f"opinionkit {__version__}",
+            "CreationDate": _pdf_date(self.moment),
+            "ModDate": _pdf_date(self.moment),
+        }
+
+    def _front_input(self, volumes: int) -> FrontMatterInput:
+        enclosures = [
+            Enclosure(
+                category=it.group,
+                title=it.title,
+                date=it.date,
+                source=it.source_name,
+                first_page=it.first,
+                last_page=it.last,
+                volume=it.volume,
+                status="enclosed",
+                language=it.language,
+                translated=it.translated,
+            )
+            for it in self.items
+        ]
+        planned = {it.record_index for it in self.items}
+        for info in self.usable.records:
+            rec = info.record
+            if rec.kind is RecordKind.IMAGING_STUDY or info.index in planned:
+                continue
+            status = "requested" if rec.status is RecordStatus.REQUESTED else "withheld"
             enclosures.append(
                 Enclosure(
                     category=rec.kind.heading,
@@ -765,228 +658,153 @@ def _front_input(
                     first_page=None,
                     last_page=None,
                     volume=None,
-                    status="requested",
+                    status=status,
                     language=rec.language,
-                    translated=bool(rec.translation),
+                    translated=False,
                 )
             )
-    # requested records take their place in reviewer order (after the enclosed ones of
-    # their category); the sort is stable, so enclosed records keep their order
-    enclosures.sort(key=lambda e: (order.get(e.category, 99), e.status != "enclosed"))
-    studies: list[ImagingStudy] = []
-    for im in imaging:
-        rec = case.records[im.record_index]
-        page = report_rel.get(rec.report) if rec.report else None
-        for study in im.studies:
-            study.report_page = page
-            studies.append(study)
-    return FrontMatterInput(
-        case=case,
-        profile_title=checked.profile.title if checked.profile else "",
-        generated=moment.date(),
-        enclosures=enclosures,
-        imaging=studies,
-        missing=result.missing,
-        volumes=volumes,
-    )
-
-
-def _write_volumes(
-    case: Case,
-    items: list[_Item],
-    front: _Front,
-    volumes: int,
-    image_pdfs: dict[int, bytes],
-    options: BundleOptions,
-    moment: datetime,
-    password: str | None,
-    tmp: Path,
-    result: BundleResult,
-) -> None:
-    total = front.pages + sum(it.pages for it in items)
-    stamp = StampSpec(
-        _stamp_left(case), bates_prefix=options.bates_prefix, bates_start=options.bates_start
-    )
-    printed = 1
-    bates = options.bates_start
-    for volume in range(1, volumes + 1):
-        parts: list[Part] = []
-        owners: list[_Item | None] = []
-        if volume == 1:
-            parts.extend(
-                Part(title, FRONT_GROUP, pdf, bookmarks=False) for title, pdf, _ in front.sections
-            )
-            owners.extend(None for _ in front.sections)
-        for n, item in enumerate(items):
-            if item.volume != volume:
-                continue
-            owners.append(item)
-            if n in image_pdfs:
-                parts.append(Part(item.title, item.group, image_pdfs[n]))
-            elif len(item.files) == 1 and (path := item.files[0].path) is not None:
-                parts.append(
-                    Part(
-                        item.title,
-                        item.group,
-                        path,
-                        password=item.password,
-                        sha256=item.files[0].sha256,
-                    )
-                )
-            else:
-                parts.append(Part(item.title, item.group, _item_pdf(item)))
-        name = (
-            f"{case.case_id}-packet.pdf"
-            if volumes == 1
-            else f"{case.case_id}-packet-vol{volume}.pdf"
-        )
-        title = f"Second-opinion packet — case {case.case_id}"
-        if volumes > 1:
-            title += f" — volume {volume} of {volumes}"
-        metadata = {
-            "Title": title,
-            "Subject": "Medical records for a second opinion",
-            "Creator": f"opinionkit {__version__}",
-            "CreationDate": _pdf_date(moment),
-            "ModDate": _pdf_date(moment),
+        # records not enclosed take their place in reviewer order (after the enclosed
+        # ones of their category); the sort is stable, so enclosed records keep their order
+        order = {kind.heading: kind.order for kind in RecordKind}
+        enclosures.sort(key=lambda e: (order.get(e.category, 99), e.status != "enclosed"))
+        report_first = {
+            self.case.records[it.record_index].id: it.first
+            for it in self.items
+            if self.case.records[it.record_index].id and not it.is_translation
         }
-        vstamp = StampSpec(stamp.left, bates_prefix=stamp.bates_prefix, bates_start=bates)
-        # Written straight into the private temporary folder (AtomicDir swaps it in whole):
-        # no second copy of the packet in memory.
-        target = tmp / name
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        # Unbuffered (assemble buffers): WriteBehind sends it to disk as it is written.
-        with os.fdopen(fd, "wb", buffering=0) as raw, WriteBehind(raw) as fh:
-            try:
-                assembled = assemble(
-                    parts,
-                    stamp=vstamp,
-                    metadata=metadata,
-                    out=fh,  # type: ignore[arg-type]
-                    first_page_number=printed,
-                    total_pages=total,
-                    encrypt_password=password,
-                )
-            except PartError as e:
-                owner = owners[e.index]
-                if owner is None:
-                    raise
-                raise _RecordFailed(owner.record_index, owner.is_translation, e.message) from None
-        fsync_soon(target)  # to disk while the next volume, the letter and manifest are made
-        for index, what in assembled.dropped:
-            result.notes.append(f"{parts[index].title}: {what} not carried into the packet")
-        size = assembled.size
-        result.outputs.append(
-            OutputFile(
-                name,
-                assembled.sha256,  # hashed as it was written: no second read of the packet
-                size,
-                assembled.page_count,
-                printed,
-                printed + assembled.page_count - 1,
-            )
+        studies = []
+        for im in self.imaging:
+            report = self.case.records[im.record_index].report
+            for study in im.studies:
+                study.report_page = report_first.get(report) if report else None
+                studies.append(study)
+        return FrontMatterInput(
+            case=self.case,
+            profile_title=self.usable.profile.title,
+            generated=self.moment.date(),
+            enclosures=enclosures,
+            imaging=studies,
+            missing=self.result.missing,
+            volumes=volumes,
         )
-        if options.max_size and size > options.max_size:
-            result.notes.append(f"{name} is larger than --max-size (a single record is too big)")
-        printed += assembled.page_count
-        bates += assembled.page_count
-    result.pages = total
-    result.volumes = volumes
+
+    def _write(self, tmp: Path, name: str, data: bytes) -> None:
+        atomic_write(tmp / name, data, force=True, sync=False)  # AtomicDir fsyncs it
+        self.result.outputs.append(OutputFile(name, hashlib.sha256(data).hexdigest(), len(data)))
+
+    def _manifest(self) -> dict[str, Any]:
+        assert self.front is not None
+        inputs = [
+            {
+                "record": item.record_index,
+                "kind": item.kind.value,
+                "translation": item.is_translation,
+                "path": f.rel,
+                "sha256": f.sha256,
+                "size": f.size,
+                "pages": [item.first, item.last],
+                "volume": item.volume,
+            }
+            for item in self.items
+            for f in item.files
+        ]
+        front_pages: list[dict[str, Any]] = []
+        page = 1
+        for sec in self.front.rendered.sections:
+            front_pages.append({"section": sec.title, "pages": [page, page + sec.pages - 1]})
+            page += sec.pages
+        result = self.result
+        return {
+            "schema": MANIFEST_SCHEMA,
+            "tool": {"name": "opinionkit", "version": __version__},
+            "case_id": self.case.case_id,
+            "profile": self.usable.profile.id,
+            "generated": self.moment.isoformat().replace("+00:00", "Z"),
+            "case_file": {"path": self.usable.path.name, "sha256": file_sha256(self.usable.path)},
+            "complete": result.complete,
+            "missing": result.missing,
+            "withheld": [withheld_to_dict(w) for w in result.withheld],
+            "encrypted": self.options.encrypt,
+            "pages": result.pages,
+            "volumes": result.volumes,
+            "front_matter": front_pages,
+            "inputs": inputs,
+            "imaging": [
+                {
+                    "record": im.record_index,
+                    "folder": im.folder,
+                    "files": im.files,
+                    "dicomdir": self.options.dicomdir,
+                }
+                for im in self.imaging
+            ],
+            "outputs": [o.__dict__ for o in result.outputs],
+        }
 
 
-def _write(
-    tmp: Path,
-    name: str,
-    data: bytes,
-    result: BundleResult,
-    *,
-    encrypt: str | None = None,
-    pages: int | None = None,
-    first: int | None = None,
-    last: int | None = None,
-) -> None:
-    if encrypt is not None and name.endswith(".pdf"):
-        from pypdf import PdfReader, PdfWriter
+def withheld_to_dict(w: Withheld) -> dict[str, Any]:
+    """A withheld file as the manifest and the JSON reports show it."""
+    return {
+        "record": w.record,
+        "path": w.path,
+        "key": w.key,
+        "translation": w.translation,
+        "code": w.code,
+    }
 
-        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
-        writer.encrypt(encrypt, algorithm="AES-256")
-        buf = io.BytesIO()
-        writer.write(buf)
-        data = buf.getvalue()
-    atomic_write(tmp / name, data, force=True, sync=False)  # AtomicDir fsyncs it
-    result.outputs.append(
-        OutputFile(name, hashlib.sha256(data).hexdigest(), len(data), pages, first, last)
+
+def _stamp_left(case: Case) -> str:
+    return (
+        f"{case.patient.name} · DOB {case.patient.date_of_birth.isoformat()} · Case {case.case_id}"
     )
 
 
-def _manifest(
-    case: Case,
-    checked: CaseResult,
-    items: list[_Item],
-    front: _Front,
-    result: BundleResult,
-    moment: datetime,
-    options: BundleOptions,
-) -> dict[str, Any]:
-    inputs: list[dict[str, Any]] = []
-    for item in items:
-        for f in item.files:
-            inputs.append(
-                {
-                    "record": item.record_index,
-                    "kind": item.kind.value,
-                    "translation": item.is_translation,
-                    "path": f.rel,
-                    "sha256": f.sha256,
-                    "size": f.size,
-                    "pages": [item.first, item.last],
-                    "volume": item.volume,
-                }
-            )
-    front_pages: list[dict[str, Any]] = []
-    page = 1
-    for title, _pdf, count in front.sections:
-        front_pages.append({"section": title, "pages": [page, page + count - 1]})
-        page += count
-    return {
-        "schema": MANIFEST_SCHEMA,
-        "tool": {"name": "opinionkit", "version": __version__},
-        "case_id": case.case_id,
-        "profile": checked.profile.id if checked.profile else None,
-        "generated": moment.isoformat().replace("+00:00", "Z"),
-        "case_file": {"path": checked.path.name, "sha256": file_sha256(checked.path)},
-        "complete": not result.missing,
-        "missing": result.missing,
-        "encrypted": options.encrypt,
-        "pages": result.pages,
-        "volumes": result.volumes,
-        "front_matter": front_pages,
-        "inputs": inputs,
-        "imaging": [
-            {
-                "record": im.record_index,
-                "folder": im.folder,
-                "files": im.files,
-                "dicomdir": options.dicomdir,
-            }
-            for im in front.imaging
-        ],
-        "outputs": [o.__dict__ for o in result.outputs],
-    }
+def _encrypted(pdf: bytes, password: str) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(pdf)))
+    writer.encrypt(password, algorithm="AES-256")
+    buf = io.BytesIO()
+    writer.write(buf)
+    return buf.getvalue()
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def bundle_case(path: Path | str, options: BundleOptions | None = None) -> BundleResult:
+    """Check one case and, if it may be bundled, write its packet folder.
+
+    Raises :class:`OpinionkitError` subclasses: :class:`~opinionkit.check.CaseUnreadable`
+    (exit 3) when the case file cannot be read; :class:`BundleRefused` (exit 1) when the
+    case has errors and ``allow_incomplete`` is off, or warnings under ``check.strict``;
+    ``OutputError`` (exit 4) for output problems, including an output folder it may not
+    replace.
+    """
+    job = BundleJob.start(path, options or BundleOptions())
+    with job.watchdog(), job.output_folder() as tmp:
+        job.make_scan_pages()
+        job.copy_imaging(tmp)
+        job.lay_out_front_matter()
+        job.write_packet(tmp)
+        job.write_letter(tmp)
+        job.write_manifest(tmp)
+    return job.finish()
 
 
 def bundle_paths(
     paths: list[Path],
     options: BundleOptions,
-    on_result: Callable[[Path, BundleResult | None, OpinionkitError | None], None] | None = None,
+    on_result: Callable[[int, Path, BundleResult | None, OpinionkitError | None], None]
+    | None = None,
     *,
     jobs: int = 1,
 ) -> list[tuple[Path, BundleResult | None, OpinionkitError | None]]:
     """Bundle several cases, ``jobs`` at a time; one failure never stops the others.
 
     With more than one case, ``options.out`` is a parent folder and each case goes to
-    ``<out>/<case_id>-packet``. Results come back in input order; ``on_result`` is called
-    as each case finishes.
+    ``<out>/<case_id>-packet``. Results come back in input order; ``on_result(index,
+    path, result, error)`` is called as each case finishes.
     """
     from opinionkit.batch import run_cases
 
@@ -996,7 +814,7 @@ def bundle_paths(
     for i, path, res, err in run_cases(bundle_one, paths, (options, len(paths) > 1), jobs):
         results[i] = (path, res, err)
         if on_result:
-            on_result(path, res, err)
+            on_result(i, path, res, err)
     return [r for r in results if r is not None]
 
 
@@ -1006,8 +824,6 @@ def bundle_one(path: Path, options: BundleOptions, many: bool = False) -> Bundle
 
 
 def _per_case_options(options: BundleOptions, path: Path) -> BundleOptions:
-    from dataclasses import replace
-
     from opinionkit.loading import load_case
 
     loaded = load_case(path)

@@ -1,11 +1,16 @@
 """The `opinionkit` command: parse arguments, call one library function, report, exit.
 
-Nothing imports this module. Every error a user can cause ends in a one-line message and
-a documented exit code, never a traceback (set OPINIONKIT_DEBUG=1 to see one for a bug).
+Nothing imports this module. Every command runs inside :func:`_command`, the one place
+that turns what can go wrong into a message and a documented exit code, never a
+traceback: an :class:`OpinionkitError` (its own code), an output that cannot be written
+(a full disk, a closed or broken standard output: 4), Ctrl-C (130), anything else (a bug:
+70; set OPINIONKIT_DEBUG=1 to see the traceback). The report is written inside it too.
 """
 
 from __future__ import annotations
 
+import errno
+import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -18,9 +23,19 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from opinionkit import __version__
-from opinionkit.errors import ExitCode, OpinionkitError
+from opinionkit.errors import ExitCode, OpinionkitError, OutputError, UsageError
+from opinionkit.options import (
+    DEFAULT_PASSWORD_ENV,
+    BundleOptions,
+    CheckOptions,
+    ExportOptions,
+    Limits,
+    RequestOptions,
+    template_limits,
+)
 
 app = typer.Typer(
     name="opinionkit",
@@ -32,46 +47,96 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_CHECK = CheckOptions()
+_TEMPLATES = template_limits()
+_OUTPUT_ERRNOS = {errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EBADF, errno.EIO, errno.EFBIG}
+"""An ``OSError`` with one of these, met while writing the report, is an output failure."""
 
 
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+# --------------------------------------------------------------------------- the edge
 
 
-def _fail(code: ExitCode, message: str, hint: str | None = None) -> NoReturn:
+def _stdout() -> Console:
+    """The report's console; a closed standard output is an output error (exit 4)."""
+    if sys.stdout is None:
+        raise OutputError("standard output is closed: nowhere to write the report")
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+def _stderr() -> Console | None:
+    return Console(file=sys.stderr, highlight=False) if sys.stderr is not None else None
+
+
+def _say_error(message: str, hint: str | None = None) -> None:
     err = _stderr()
-    err.print(f"[bold red]opinionkit:[/] {_escape(message)}")
-    if hint:
-        err.print(f"  [green]→ {_escape(hint)}[/]")
-    raise typer.Exit(int(code))
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    """Run a library call, turning every failure into a message and an exit code."""
+    if err is None:
+        return
     try:
-        return fn()
+        err.print(Text("opinionkit: ", style="bold red") + Text(message))
+        if hint:
+            err.print(Text(f"  → {hint}", style="green"))
+    except (OSError, ValueError):  # stderr is gone too: the exit code says it
+        pass
+
+
+def _exit_code(run: Callable[[], int | None]) -> int:
+    """Run one command; map whatever ends it to its exit code (the one error mapping)."""
+    try:
+        return int(run() or 0)
+    except typer.Exit as e:  # Typer's own way out (e.g. --help): its code
+        return int(e.exit_code)
     except OpinionkitError as e:
-        _fail(e.exit_code, e.message, e.hint)
+        _say_error(e.message, e.hint)
+        return int(e.exit_code)
     except KeyboardInterrupt:
-        _fail(ExitCode.INTERRUPTED, "interrupted; nothing partial was left behind")
-    except typer.Exit:
-        raise
-    except Exception as e:  # a bug: say so plainly, without a traceback or data
-        if os.environ.get("OPINIONKIT_DEBUG"):
-            raise
-        _fail(
-            ExitCode.INTERNAL,
-            f"internal error ({type(e).__name__}); this is a bug in opinionkit",
-            "please report it with the command you ran (set OPINIONKIT_DEBUG=1 for details; "
-            "the details may contain file content, so check before sharing)",
-        )
+        _say_error("interrupted; nothing partial was left behind")
+        return int(ExitCode.INTERRUPTED)
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            return _internal(e)
+        _say_error(f"the output could not be written ({e.strerror or type(e).__name__})")
+        return int(ExitCode.OUTPUT)
+    except Exception as e:
+        return _internal(e)
+
+
+def _internal(e: BaseException) -> int:
+    if os.environ.get("OPINIONKIT_DEBUG"):
+        raise e
+    _say_error(
+        f"internal error ({type(e).__name__}); this is a bug in opinionkit",
+        "please report it with the command you ran (set OPINIONKIT_DEBUG=1 for details; "
+        "the details may contain file content, so check before sharing)",
+    )
+    return int(ExitCode.INTERNAL)
+
+
+def _command(fn: F) -> F:
+    """Register ``fn`` as a command that runs inside :func:`_exit_code`; ``fn`` returns
+    its exit code (or None for 0)."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> None:
+        code = _exit_code(lambda: fn(*args, **kwargs))
+        _flush()
+        raise typer.Exit(code)
+
+    app.command()(run)
+    return fn
+
+
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+# --------------------------------------------------------------------------- shared options
 
 
 class OutputFormat(str, Enum):
@@ -80,10 +145,6 @@ class OutputFormat(str, Enum):
     jsonl = "jsonl"
 
 
-JOBS_HELP = "Cases worked on at once, in separate processes (default 1)."
-
-
-# Options shared by several commands (one definition, one help text).
 ProfileOpt = Annotated[
     str | None,
     typer.Option(
@@ -107,13 +168,60 @@ TimeoutOpt = Annotated[
 MemoryOpt = Annotated[
     int, typer.Option("--memory-mb", min=128, help="Memory allowed to read one record file (MB).")
 ]
-JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help=JOBS_HELP)]
+MaxFileOpt = Annotated[
+    int, typer.Option("--max-file-mb", min=1, help="Largest record file accepted (MB).")
+]
+StrictOpt = Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit code 1).")]
+JobsOpt = Annotated[
+    int,
+    typer.Option(
+        "--jobs", "-j", min=1, max=64, help="Cases worked on at once, in separate processes."
+    ),
+]
+FormatOpt = Annotated[
+    OutputFormat,
+    typer.Option("--format", "-f", help="text for people, json or jsonl for scripts."),
+]
+ForceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--force", help="Replace opinionkit's own earlier output there (never anything else)."
+    ),
+]
+CaseArg = Annotated[Path, typer.Argument(help="The case file.")]
+
+
+def _day(text: str | None) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageError("--today takes a date written as YYYY-MM-DD") from None
+
+
+def _check_options(
+    profile: str | None,
+    today: str | None,
+    timeout: float = _CHECK.limits.seconds,
+    memory_mb: int = _CHECK.limits.memory_mb,
+    max_file_mb: int = _CHECK.max_file_mb,
+    strict: bool = False,
+) -> CheckOptions:
+    return CheckOptions(
+        profile=profile,
+        today=_day(today),
+        limits=Limits(seconds=timeout, memory_mb=memory_mb),
+        max_file_mb=max_file_mb,
+        strict=strict,
+    )
 
 
 @contextmanager
 def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
     """A Rich progress bar on stderr at a terminal; nothing in scripts."""
-    if not enabled or total < 2 or not sys.stderr.isatty():
+    err = _stderr()
+    if not enabled or total < 2 or err is None or not sys.stderr.isatty():
         yield lambda: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -123,7 +231,7 @@ def _progress(total: int, enabled: bool) -> Iterator[Callable[[], None]]:
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=_stderr(),
+        console=err,
         transient=True,
     ) as bar:
         task = bar.add_task("cases", total=total)
@@ -148,78 +256,50 @@ def _main(
     """Check and assemble the records packet for a cancer second opinion."""
 
 
-@app.command()
+# --------------------------------------------------------------------------- commands
+
+
+@_command
 def check(
     cases: Annotated[
         list[Path] | None,
         typer.Argument(help="Case files to check (default: ./case.yaml).", show_default=False),
     ] = None,
     profile: ProfileOpt = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
-    ] = OutputFormat.text,
-    strict: Annotated[
-        bool, typer.Option("--strict", help="Warnings fail too (exit code 1).")
-    ] = False,
+    output_format: FormatOpt = OutputFormat.text,
+    strict: StrictOpt = False,
     today: TodayOpt = None,
-    timeout: TimeoutOpt = 30.0,
-    memory_mb: MemoryOpt = 1536,
-    max_file_mb: Annotated[
-        int, typer.Option("--max-file-mb", min=1, help="Largest record file accepted (MB).")
-    ] = 200,
+    timeout: TimeoutOpt = _CHECK.limits.seconds,
+    memory_mb: MemoryOpt = _CHECK.limits.memory_mb,
+    max_file_mb: MaxFileOpt = _CHECK.max_file_mb,
     jobs: JobsOpt = 1,
-) -> None:
+) -> int:
     """Report what is missing or wrong in one or more case files."""
-    from opinionkit.check import CheckOptions, check_paths
-    from opinionkit.inspect.limits import Limits
-    from opinionkit.report import render_text, to_json
+    from opinionkit.check import check_paths
+    from opinionkit.report import CHECK_REPORTERS
 
+    options = _check_options(profile, today, timeout, memory_mb, max_file_mb, strict)
+    reporter = CHECK_REPORTERS[output_format.value](_stdout(), strict)
     paths = cases or [Path("case.yaml")]
-    day = _parse_day(today)
-    options = CheckOptions(
-        profile=profile,
-        today=day,
-        limits=Limits(seconds=timeout, memory_mb=memory_mb),
-        max_file_mb=max_file_mb,
-    )
-    import json
-
-    from opinionkit.report import case_to_dict
-
     with _progress(len(paths), output_format is OutputFormat.text) as tick:
 
         def done(index: int, case: Any) -> None:
             tick()
-            if output_format is OutputFormat.jsonl:  # one line per case, as each finishes
-                line = {"index": index, **case_to_dict(case, strict)}
-                sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
-                sys.stdout.flush()
+            reporter.case(index, case)
 
-        result = _guard(lambda: check_paths(paths, options, jobs=jobs, on_result=done))
-    if output_format is OutputFormat.json:
-        sys.stdout.write(to_json(result, strict) + "\n")
-    elif output_format is OutputFormat.text:
-        render_text(result, Console(highlight=False), strict)
-    raise typer.Exit(int(result.exit_code(strict)))
+        result = check_paths(paths, options, jobs=jobs, on_result=done)
+    reporter.end(result)
+    return int(result.exit_code(strict))
 
 
-def _parse_day(text: str | None) -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        _fail(ExitCode.USAGE, "--today takes a date written as YYYY-MM-DD")
-
-
-@app.command()
+@_command
 def profiles() -> None:
     """List the shipped profiles and what each requires."""
     from opinionkit.profiles import load_profile, shipped
 
-    console = Console(highlight=False)
+    console = _stdout()
     for name in shipped():
-        prof = _guard(lambda name=name: load_profile(name))  # type: ignore[misc]
+        prof = load_profile(name)
         table = Table(title=f"{prof.id} — {prof.title}", title_justify="left", show_lines=False)
         table.add_column("requirement")
         table.add_column("level")
@@ -230,7 +310,7 @@ def profiles() -> None:
         console.print()
 
 
-@app.command()
+@_command
 def bundle(
     cases: Annotated[
         list[Path] | None,
@@ -245,15 +325,16 @@ def bundle(
             "folder that receives one <case_id>-packet folder per case.",
         ),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", help="Replace an existing output folder.")
-    ] = False,
+    force: ForceOpt = False,
     allow_incomplete: Annotated[
         bool,
         typer.Option(
             "--allow-incomplete",
             help="Bundle a case that has errors; the cover letter lists what is missing.",
         ),
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Refuse a case that has warnings too (exit code 1).")
     ] = False,
     profile: ProfileOpt = None,
     templates: Annotated[
@@ -277,7 +358,7 @@ def bundle(
         typer.Option(
             "--password-env", help="Environment variable holding the password.", metavar="NAME"
         ),
-    ] = "OPINIONKIT_PASSWORD",
+    ] = DEFAULT_PASSWORD_ENV,
     password_file: Annotated[
         Path | None,
         typer.Option(
@@ -307,35 +388,29 @@ def bundle(
             "--dicomdir", help="Write the imaging folder as a DICOM File-set with a DICOMDIR."
         ),
     ] = False,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
-    ] = OutputFormat.text,
+    output_format: FormatOpt = OutputFormat.text,
     today: TodayOpt = None,
-    timeout: TimeoutOpt = 30.0,
-    memory_mb: MemoryOpt = 1536,
+    timeout: TimeoutOpt = _CHECK.limits.seconds,
+    memory_mb: MemoryOpt = _CHECK.limits.memory_mb,
+    max_file_mb: MaxFileOpt = _CHECK.max_file_mb,
     template_timeout: Annotated[
         float,
         typer.Option("--template-timeout", min=1, help="Seconds allowed to render --templates."),
-    ] = 60.0,
+    ] = _TEMPLATES.seconds,
     template_memory_mb: Annotated[
         int,
         typer.Option(
             "--template-memory-mb", min=256, help="Memory allowed to render --templates (MB)."
         ),
-    ] = 2048,
+    ] = _TEMPLATES.memory_mb,
     jobs: JobsOpt = 1,
-) -> None:
+) -> int:
     """Check each case, then write its packet PDF, cover letter, manifest and imaging."""
-    import json
+    from opinionkit.bundle import bundle_paths, parse_size
+    from opinionkit.report import BUNDLE_REPORTERS
 
-    from opinionkit.bundle import BundleOptions, bundle_paths, parse_size
-    from opinionkit.check import CheckOptions
-    from opinionkit.inspect.limits import Limits
-
-    paths = cases or [Path("case.yaml")]
-    limit = _guard(lambda: parse_size(max_size)) if max_size else None
     if password_file is not None and not encrypt:
-        _fail(ExitCode.USAGE, "--password-file is only used with --encrypt")
+        raise UsageError("--password-file is only used with --encrypt")
     options = BundleOptions(
         out=out,
         force=force,
@@ -344,85 +419,28 @@ def bundle(
         encrypt=encrypt,
         password_env=password_env,
         password_file=password_file,
-        max_size=limit,
+        max_size=parse_size(max_size) if max_size else None,
         bates_prefix=bates,
         bates_start=bates_start,
         dicomdir=dicomdir,
-        check=CheckOptions(
-            profile=profile,
-            today=_parse_day(today),
-            limits=Limits(seconds=timeout, memory_mb=memory_mb),
-        ),
+        check=_check_options(profile, today, timeout, memory_mb, max_file_mb, strict),
         template_limits=Limits(seconds=template_timeout, memory_mb=template_memory_mb),
     )
-    console = Console(highlight=False)
-    err = _stderr()
-
-    def case_doc(path: Path, res: Any, error: OpinionkitError | None) -> dict[str, Any]:
-        return {
-            "file": str(path),
-            "exit_code": int(error.exit_code) if error else 0,
-            "out": str(res.out) if res and res.out else None,
-            "pages": res.pages if res else None,
-            "volumes": res.volumes if res else None,
-            "outputs": [o.__dict__ for o in res.outputs] if res else [],
-            "notes": res.notes if res else [],
-            "error": error.message if error else None,
-        }
-
-    def report(path: Path, res: object, error: OpinionkitError | None) -> None:
-        tick()
-        if output_format is OutputFormat.jsonl:
-            sys.stdout.write(json.dumps(case_doc(path, res, error), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
-            return
-        if output_format is OutputFormat.json:
-            return
-        from opinionkit.bundle import BundleRefused, BundleResult
-
-        if isinstance(res, BundleResult):
-            assert res.out is not None
-            console.print(
-                f"[bold green]✓[/] {_escape(str(path))} → {_escape(str(res.out))}  "
-                f"({res.pages} pages"
-                + (f", {res.volumes} volumes" if res.volumes > 1 else "")
-                + ")"
-            )
-            for o in res.outputs:
-                console.print(f"    {_escape(o.name)}  {o.size:,} bytes")
-            for note in res.notes:
-                console.print(f"    [yellow]note:[/] {_escape(note)}")
-            if res.missing:
-                console.print(
-                    f"    [yellow]incomplete:[/] {len(res.missing)} problem(s) listed "
-                    "in the cover letter"
-                )
-        elif error is not None:
-            text = error.message if str(path) in error.message else f"{path}: {error.message}"
-            err.print(f"[bold red]✗[/] {_escape(text)}")
-            if isinstance(error, BundleRefused):
-                for f in error.case.findings.errors[:10]:
-                    err.print(f"    {_escape(f.location or '')}  {f.code}  {_escape(f.message)}")
-            if error.hint:
-                err.print(f"  [green]→ {_escape(error.hint)}[/]")
-
+    err = _stderr() or _stdout()
+    reporter = BUNDLE_REPORTERS[output_format.value](_stdout(), err)
+    paths = cases or [Path("case.yaml")]
     with _progress(len(paths), output_format is OutputFormat.text) as tick:
-        results = _guard(lambda: bundle_paths(paths, options, report, jobs=jobs))
-    codes = [int(e.exit_code) if e else 0 for _, _, e in results]
-    if output_format is OutputFormat.json:
-        doc = {
-            "schema": "opinionkit.bundle/1",
-            "tool": {"name": "opinionkit", "version": __version__},
-            "cases": [case_doc(p, r, e) for p, r, e in results],
-        }
-        sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
-    elif output_format is OutputFormat.text and len(results) > 1:
-        ok = sum(1 for c in codes if c == 0)
-        console.print(f"[bold]{len(results)} cases: {ok} bundled, {len(results) - ok} not[/]")
-    raise typer.Exit(max(codes, default=0))
+
+        def done(index: int, path: Path, res: Any, error: OpinionkitError | None) -> None:
+            tick()
+            reporter.case(index, path, res, error)
+
+        outcomes = bundle_paths(paths, options, done, jobs=jobs)
+    reporter.end(outcomes)
+    return max((int(e.exit_code) if e else 0 for _, _, e in outcomes), default=0)
 
 
-@app.command()
+@_command
 def init(
     folder: Annotated[
         Path, typer.Argument(help="Folder for the new case (created if needed).")
@@ -451,7 +469,7 @@ def init(
     from opinionkit.profiles import shipped
     from opinionkit.scaffold import InitAnswers, init_case
 
-    ask = sys.stdin.isatty() if interactive is None else interactive
+    ask = sys.stdin is not None and sys.stdin.isatty() if interactive is None else interactive
     if ask:
         profile = profile or typer.prompt(
             f"Profile ({', '.join(shipped())})", default="adult-general"
@@ -472,20 +490,22 @@ def init(
         sender_role=sender or ("guardian" if profile == "paediatric" else "patient"),
     )
     if answers.sender_role not in ("patient", "guardian", "referring-doctor"):
-        _fail(ExitCode.USAGE, "--sender is one of patient, guardian, referring-doctor")
-    result = _guard(lambda: init_case(folder, answers))
-    console = Console(highlight=False)
-    console.print(f"[bold green]✓[/] new case in {_escape(str(result.folder))}")
+        raise UsageError("--sender is one of patient, guardian, referring-doctor")
+    result = init_case(folder, answers)
+    console = _stdout()
+    console.print(Text("✓ ", style="bold green") + Text(f"new case in {result.folder}"))
     for p in result.created:
-        console.print(f"    {_escape(str(p))}")
+        console.print(Text(f"    {p}"))
     console.print(
-        f"  next: fill in {_escape(str(folder / 'case.yaml'))} (its comments show every "
-        f"section), put the records in {_escape(str(folder / 'records'))}, then run "
-        f"[bold]opinionkit check {_escape(str(folder / 'case.yaml'))}[/]"
+        Text(
+            f"  next: fill in {folder / 'case.yaml'} (its comments show every section), put "
+            f"the records in {folder / 'records'}, then run "
+        )
+        + Text(f"opinionkit check {folder / 'case.yaml'}", style="bold")
     )
 
 
-@app.command()
+@_command
 def schema(
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
@@ -494,91 +514,59 @@ def schema(
     """Print the JSON Schema of the case file (for editors and other tools)."""
     import json
 
+    from opinionkit.output import check_output_file
     from opinionkit.pdf.atomic import atomic_write
+    from opinionkit.report import write_line
     from opinionkit.schema import case_schema
 
-    text = json.dumps(case_schema(), indent=2) + "\n"
+    text = json.dumps(case_schema(), indent=2)
     if out is None:
-        sys.stdout.write(text)
+        write_line(_stdout(), text)
         return
-    _guard(lambda: atomic_write(out, text.encode(), force=True, mode=0o644))
+    check_output_file(out, force=True, inputs=())
+    atomic_write(out, (text + "\n").encode(), force=True, mode=0o644)
 
 
-@app.command()
+@_command
 def request(
-    case: Annotated[Path, typer.Argument(help="The case file.")] = Path("case.yaml"),
+    case: CaseArg = Path("case.yaml"),
     out: Annotated[
         Path | None,
         typer.Option("--out", "-o", help="Output folder (default ./<case_id>-requests)."),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing folder.")] = False,
+    force: ForceOpt = False,
     profile: ProfileOpt = None,
     today: TodayOpt = None,
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="text for people, json for scripts.")
-    ] = OutputFormat.text,
+    output_format: FormatOpt = OutputFormat.text,
 ) -> None:
     """Write records-request letters and release authorisations for what is missing."""
-    import json
+    from opinionkit.report import REQUEST_REPORTERS
+    from opinionkit.requests import request_case
 
-    from opinionkit.check import CheckOptions, check_case
-    from opinionkit.requests import plan_requests, write_requests
-
-    checked = _guard(
-        lambda: check_case(case, CheckOptions(profile=profile, today=_parse_day(today)))
-    )
-    if checked.unreadable or checked.loaded is None or checked.loaded.case is None:
-        _fail(
-            ExitCode.INPUT,
-            f"{case}: the case file could not be read",
-            "run opinionkit check on it to see why",
-        )
-    case_id = checked.loaded.case.case_id
-    target = out or Path.cwd() / f"{case_id}-requests"
-    if not plan_requests(checked):
-        if output_format is OutputFormat.text:
-            Console(highlight=False).print(
-                "[bold green]✓[/] nothing is missing or requested: no letters to write"
-            )
-        else:
-            sys.stdout.write(
-                json.dumps(
-                    {
-                        "schema": "opinionkit.requests/1",
-                        "case_id": case_id,
-                        "requests": [],
-                        "files": [],
-                    }
-                )
-                + "\n"
-            )
-        raise typer.Exit(0)
-    result = _guard(lambda: write_requests(checked, target, force=force))
-    if output_format is not OutputFormat.text:
-        sys.stdout.write((target / "requests.json").read_text())
-        raise typer.Exit(0)
-    console = Console(highlight=False)
-    console.print(f"[bold green]✓[/] {len(result.requests)} request(s) in {_escape(str(target))}")
-    for r in result.requests:
-        console.print(f"  [bold]{_escape(r.facility)}[/]: {len(r.items)} item(s)")
-        for item in r.items:
-            console.print(f"    - {_escape(item.what)}")
-    console.print(
-        "  next: sign each authorisation, send it with its letter; when records "
-        "arrive, add them under records: (status: received) and run check again"
-    )
+    options = RequestOptions(out=out, force=force, check=_check_options(profile, today))
+    result = request_case(case, options)
+    REQUEST_REPORTERS[output_format.value](_stdout()).report(result)
 
 
-@app.command()
+@_command
 def export(
-    case: Annotated[Path, typer.Argument(help="The case file.")] = Path("case.yaml"),
+    case: CaseArg = Path("case.yaml"),
     fhir: Annotated[
         bool, typer.Option("--fhir", help="A FHIR R4 collection Bundle shaped after mCODE.")
     ] = False,
     manifest: Annotated[
         Path | None,
-        typer.Option("--manifest", help="A bundle's manifest.json: adds packet page ranges."),
+        typer.Option(
+            "--manifest", help="This case's bundle manifest.json: adds packet page ranges."
+        ),
     ] = None,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="Export a case that has errors (withheld records and TODO values never go out).",
+        ),
+    ] = False,
     out: Annotated[
         Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
     ] = None,
@@ -587,34 +575,17 @@ def export(
     """Export the case for other systems (FHIR R4)."""
     import json
 
-    from opinionkit.check import CheckOptions, check_case
-    from opinionkit.fhir import export_fhir
-    from opinionkit.pdf.atomic import atomic_write
+    from opinionkit.fhir import export_case
+    from opinionkit.report import write_line
 
     if not fhir:
-        _fail(ExitCode.USAGE, "say which export: --fhir")
-    checked = _guard(lambda: check_case(case, CheckOptions()))
-    if checked.unreadable or checked.loaded is None or checked.loaded.case is None:
-        _fail(
-            ExitCode.INPUT,
-            f"{case}: the case file could not be read",
-            "run opinionkit check on it to see why",
-        )
-    data = None
-    if manifest is not None:
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-            if data.get("schema") != "opinionkit.manifest/1":
-                raise ValueError
-        except (OSError, ValueError, AttributeError):
-            _fail(ExitCode.INPUT, f"{manifest}: not an opinionkit manifest.json")
-    doc = export_fhir(checked, data)
-    text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        raise UsageError("say which export: --fhir")
+    options = ExportOptions(
+        allow_incomplete=allow_incomplete, manifest=manifest, out=out, force=force
+    )
+    doc = export_case(case, options)
     if out is None:
-        sys.stdout.write(text)
-    else:
-        _guard(lambda: atomic_write(out, text.encode(), force=force))
-    raise typer.Exit(0)
+        write_line(_stdout(), json.dumps(doc, indent=2, ensure_ascii=False))
 
 
 def main() -> None:
@@ -622,10 +593,10 @@ def main() -> None:
         app()
     except SystemExit as e:  # how Typer always ends
         if isinstance(e.code, str):
-            print(e.code, file=sys.stderr)
+            _say_error(e.code)
         _leave(e.code if isinstance(e.code, int) else (0 if e.code is None else 1))
     except KeyboardInterrupt:
-        _stderr().print("[bold red]opinionkit:[/] interrupted")
+        _say_error("interrupted")
         _leave(int(ExitCode.INTERRUPTED))
     _leave(0)
 
@@ -636,10 +607,12 @@ def _leave(code: int) -> NoReturn:
     Every file opinionkit writes is complete, fsynced and closed before a command returns,
     and its worker processes and threads have been joined; what is left for the
     interpreter's own teardown is freeing memory (qpdf's and Typst's caches, the models),
-    about 0.2 s after a bundle, which nobody waits for on purpose."""
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (OSError, ValueError):  # e.g. stdout was a pipe closed by `head`
-        code = code or int(ExitCode.OUTPUT)
+    about 0.2 s after a bundle, which nobody waits for on purpose. A standard output that
+    is closed, full or a broken pipe turns a successful exit into 4."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            code = code or int(ExitCode.OUTPUT)
     os._exit(code)

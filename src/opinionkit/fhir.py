@@ -15,14 +15,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import uuid
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
-from opinionkit.check import CaseResult
+from opinionkit.check import CaseResult, UsableCase, check_case, is_placeholder
+from opinionkit.checks.files import FileInfo
+from opinionkit.errors import ExitCode, InputError, OpinionkitError
 from opinionkit.inspect.filetype import FileKind
 from opinionkit.models import Case, RecordStatus, Sex
+from opinionkit.options import ExportOptions
+from opinionkit.output import check_output_file
+from opinionkit.pdf.atomic import atomic_write
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 LOINC = "http://loinc.org"
@@ -399,16 +406,19 @@ def _procedures(b: _Builder, patient: str, condition: str) -> None:
 def _documents(
     b: _Builder, patient: str, checked: CaseResult, manifest: dict[str, Any] | None
 ) -> None:
+    """A DocumentReference per received record with a usable file: what ``check``
+    withheld (another patient's, unreadable ...) is never exported. Its usable
+    translation is a second attachment (language ``en``)."""
     ranges: dict[tuple[int, str], tuple[list[int], int]] = {}
     for item in (manifest or {}).get("inputs", []):
         ranges[(item["record"], item["path"])] = (item["pages"], item.get("volume", 1))
     for info in checked.records:
         rec = info.record
-        if rec.status is not RecordStatus.RECEIVED:
+        if rec.status is not RecordStatus.RECEIVED or not any(f.usable for f in info.files):
             continue
         contents = []
-        for f in info.files:
-            if f.path is None:
+        for f in info.all_files:
+            if not f.usable or f.path is None:
                 continue
             attachment: dict[str, Any] = {"title": f.rel, "url": f.rel}
             ext: list[dict[str, Any]] = []
@@ -437,6 +447,8 @@ def _documents(
                     ext.append({"url": EXT + "packet-volume", "valueUnsignedInt": volume})
             if ext:
                 attachment["extension"] = ext
+            if f is info.translation:
+                attachment["language"] = "en"
             contents.append({"attachment": attachment})
         if not contents:
             continue
@@ -458,12 +470,110 @@ def _documents(
         b.add(f"record/{info.index}", res)
 
 
+_ABSENT = {
+    "extension": [
+        {
+            "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+            "valueCode": "unknown",
+        }
+    ]
+}
+
+
+def _without_placeholders(value: Any) -> Any:
+    """``value`` with every TODO placeholder left out: a placeholder string is dropped
+    (from a mapping or a list); an element left empty says its data is absent
+    (FHIR's data-absent-reason), so that what is required stays present."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if is_placeholder(v):
+                continue
+            cleaned = _without_placeholders(v)
+            if isinstance(v, list) and v and not cleaned:
+                continue  # a list of placeholders only
+            out[k] = dict(_ABSENT) if isinstance(v, dict) and v and not cleaned else cleaned
+        return out
+    if isinstance(value, list):
+        return [_without_placeholders(v) for v in value if not is_placeholder(v)]
+    return value
+
+
+class ExportRefused(OpinionkitError):
+    """`export` will not export a case with errors (unless ``allow_incomplete``)."""
+
+    exit_code = ExitCode.FINDINGS
+
+    def __init__(self, case: CaseResult) -> None:
+        super().__init__(
+            f"{case.display}: not exported: the case has {len(case.findings.errors)} error(s)",
+            hint="run opinionkit check on it and fix the errors, or pass --allow-incomplete "
+            "(records check withheld and placeholder values are never exported)",
+        )
+        self.case = case
+
+
+def export_case(path: Path | str, options: ExportOptions | None = None) -> dict[str, Any]:
+    """Check a case and export it as a FHIR R4 Bundle (written to ``options.out`` if
+    given, atomically). Raises :class:`ExportRefused` (exit 1) for a case with errors
+    unless ``allow_incomplete``; :class:`InputError` (exit 3) for a manifest that is not
+    this case's; ``OutputError`` (exit 4) for an ``out`` that is an input of the case,
+    or exists without ``force``."""
+    options = options or ExportOptions()
+    if options.out is not None:  # before the work: a refusal costs nothing
+        check_output_file(options.out, force=options.force, inputs=[Path(path)])
+    usable = check_case(path, options.check).usable()
+    if usable.findings.errors and not options.allow_incomplete:
+        raise ExportRefused(usable.result)
+    manifest = read_manifest(options.manifest, usable) if options.manifest else None
+    doc = export_fhir(usable.result, manifest)
+    if options.out is not None:
+        check_output_file(options.out, force=options.force, inputs=usable.inputs())
+        text = json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+        atomic_write(options.out, text.encode(), force=options.force)
+    return doc
+
+
+def read_manifest(path: Path, usable: UsableCase) -> dict[str, Any]:
+    """A bundle's ``manifest.json``, if it is this case's: its case id, and every input
+    it lists a file of this case with the same SHA-256 (the file is unchanged)."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise InputError(
+            f"{path}: not an opinionkit manifest.json (cannot be read as JSON)"
+        ) from None
+    if not isinstance(doc, dict) or doc.get("schema") != "opinionkit.manifest/1":
+        raise InputError(f"{path}: not an opinionkit manifest.json")
+    if doc.get("case_id") != usable.case.case_id:
+        raise InputError(
+            f"{path}: the manifest is another case's (its case_id is not this case's)",
+            hint="give the manifest.json of this case's own packet",
+        )
+    files: dict[tuple[int, str], FileInfo] = {
+        (info.index, fi.rel): fi for info, fi in usable.files()
+    }
+    for item in doc.get("inputs", []):
+        try:
+            fi = files.get((int(item["record"]), str(item["path"])))
+            same = fi is not None and fi.sha256 == item["sha256"]
+        except (KeyError, TypeError, ValueError):
+            same = False
+        if not same:
+            raise InputError(
+                f"{path}: the manifest does not match this case's records (a record file "
+                "it lists is missing or has changed since that packet was made)",
+                hint="bundle the case again and export with the new manifest.json",
+            )
+    return doc
+
+
 def export_fhir(
     checked: CaseResult, manifest: dict[str, Any] | None = None, when: date | None = None
 ) -> dict[str, Any]:
-    """The case as a FHIR R4 ``collection`` Bundle (a JSON-ready dict)."""
-    assert checked.loaded is not None and checked.loaded.case is not None
-    case = checked.loaded.case
+    """The case as a FHIR R4 ``collection`` Bundle (a JSON-ready dict): records that
+    ``check`` withheld and TODO placeholders are left out."""
+    case = checked.usable().case
     b = _Builder(case)
     patient = _patient(b)
     condition = _condition(b, patient)
@@ -480,5 +590,5 @@ def export_fhir(
         "identifier": {"system": "urn:opinionkit:case", "value": case.case_id},
         "type": "collection",
         "timestamp": datetime(day.year, day.month, day.day).isoformat() + "Z",
-        "entry": b.entries,
+        "entry": _without_placeholders(b.entries),
     }

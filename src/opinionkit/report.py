@@ -1,20 +1,29 @@
-"""Reporters for check results, chosen by name: ``text`` (Rich) and ``json``.
+"""Reporters, chosen by name (``--format text|json|jsonl``), for ``check``, ``bundle``
+and ``request`` results: :data:`CHECK_REPORTERS`, :data:`BUNDLE_REPORTERS`,
+:data:`REQUEST_REPORTERS`.
 
-The JSON shape is versioned (``"schema": "opinionkit.check/1"``) and documented in the
-README; add fields, never rename or remove them within a version.
+The JSON shapes are versioned (``"schema": "opinionkit.check/1"``, ``opinionkit.bundle/1``,
+``opinionkit.requests/1``) and documented in the README; add fields, never rename or
+remove them within a version.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.text import Text
 
 from opinionkit import __version__
 from opinionkit.check import CaseResult, CheckResult
+from opinionkit.errors import OpinionkitError
 from opinionkit.findings import Severity
+
+if TYPE_CHECKING:
+    from opinionkit.bundle import BundleResult
+    from opinionkit.requests import RequestResult
 
 CHECK_SCHEMA = "opinionkit.check/1"
 
@@ -176,3 +185,232 @@ def _verdict(case: CaseResult, strict: bool) -> Text:
     if w:
         return Text(f"  ✓ ready to bundle, with {w} warning(s) worth a look", style="bold green")
     return Text("  ✓ complete — ready to bundle (opinionkit bundle)", style="bold green")
+
+
+# ------------------------------------------------------------------ reporters, by name
+#
+# A reporter is told of each case as it finishes (``case``), then of the whole run
+# (``end``); it writes to ``out`` (text) and never decides an exit code. The CLI picks
+# one by the name given to ``--format``.
+
+
+class CheckReporter:
+    """Base: the run's results in the order given, whatever order they finish in."""
+
+    def __init__(self, out: Console, strict: bool = False) -> None:
+        self.out = out
+        self.strict = strict
+
+    def case(self, index: int, case: CaseResult) -> None:
+        pass
+
+    def end(self, result: CheckResult) -> None:
+        pass
+
+
+class CheckText(CheckReporter):
+    def end(self, result: CheckResult) -> None:
+        render_text(result, self.out, self.strict)
+
+
+class CheckJson(CheckReporter):
+    def end(self, result: CheckResult) -> None:
+        write_line(self.out, to_json(result, self.strict))
+
+
+class CheckJsonl(CheckReporter):
+    def case(self, index: int, case: CaseResult) -> None:
+        write_line(
+            self.out,
+            json.dumps({"index": index, **case_to_dict(case, self.strict)}, ensure_ascii=False),
+        )
+
+
+CHECK_REPORTERS: dict[str, type[CheckReporter]] = {
+    "text": CheckText,
+    "json": CheckJson,
+    "jsonl": CheckJsonl,
+}
+
+
+def write_line(out: Console, text: str) -> None:
+    """One line of machine-readable output, flushed at once (a full disk or a closed
+    pipe is met here, inside the command, and mapped to its exit code)."""
+    out.file.write(text + "\n")
+    out.file.flush()
+
+
+BUNDLE_SCHEMA = "opinionkit.bundle/1"
+
+
+def bundle_case_to_dict(
+    index: int, path: Path, res: BundleResult | None, error: OpinionkitError | None
+) -> dict[str, Any]:
+    """One case of ``bundle --format json|jsonl``: what was written, and the whole truth
+    about what was not (``complete``, ``missing``, ``withheld``)."""
+    from opinionkit.bundle import missing_problems, withheld_to_dict
+    from opinionkit.check import CaseUnreadable
+
+    checked = res.case if res is not None else getattr(error, "case", None)
+    withheld: list[dict[str, Any]] = []
+    missing: list[str] = []
+    if res is not None:
+        withheld = [withheld_to_dict(w) for w in res.withheld]
+        missing = list(res.missing)
+    elif isinstance(checked, CaseResult):
+        try:
+            usable = checked.usable()
+        except CaseUnreadable:
+            missing = [f.message for f in checked.findings.errors]
+        else:
+            missing = missing_problems(usable)
+            withheld = [withheld_to_dict(w) for w in usable.withheld()]
+    return {
+        "index": index,
+        "file": str(path),
+        "case_id": checked.case_id if isinstance(checked, CaseResult) else None,
+        "exit_code": int(error.exit_code) if error else 0,
+        "out": str(res.out) if res and res.out else None,
+        "complete": res.complete if res is not None else False,
+        "missing": missing,
+        "withheld": withheld,
+        "pages": res.pages if res else None,
+        "volumes": res.volumes if res else None,
+        "outputs": [o.__dict__ for o in res.outputs] if res else [],
+        "notes": list(res.notes) if res else [],
+        "error": error.message if error else None,
+    }
+
+
+Outcome = tuple[Path, "BundleResult | None", "OpinionkitError | None"]
+
+
+class BundleReporter:
+    def __init__(self, out: Console, err: Console) -> None:
+        self.out = out
+        self.err = err
+
+    def case(
+        self, index: int, path: Path, res: BundleResult | None, error: OpinionkitError | None
+    ) -> None:
+        pass
+
+    def end(self, outcomes: list[Outcome]) -> None:
+        pass
+
+
+class BundleText(BundleReporter):
+    def case(
+        self, index: int, path: Path, res: BundleResult | None, error: OpinionkitError | None
+    ) -> None:
+        if res is not None:
+            assert res.out is not None
+            head = Text("✓ ", style="bold green")
+            head.append(f"{path} → {res.out}  ({res.pages} pages")
+            head.append(f", {res.volumes} volumes)" if res.volumes > 1 else ")")
+            self.out.print(head)
+            for o in res.outputs:
+                self.out.print(Text(f"    {o.name}  {o.size:,} bytes"))
+            for note in res.notes:
+                self.out.print(Text("    note: ", style="yellow") + Text(note))
+            if res.withheld:
+                self.out.print(
+                    Text("    withheld: ", style="bold yellow")
+                    + Text(
+                        f"{len(res.withheld)} file(s) left out of the packet: "
+                        + ", ".join(f"{w.path} ({w.code})" for w in res.withheld[:5])
+                        + (" …" if len(res.withheld) > 5 else "")
+                    )
+                )
+            if res.missing:
+                self.out.print(
+                    Text("    incomplete: ", style="yellow")
+                    + Text(f"{len(res.missing)} problem(s) listed in the cover letter")
+                )
+            return
+        assert error is not None
+        text = error.message if str(path) in error.message else f"{path}: {error.message}"
+        self.err.print(Text("✗ ", style="bold red") + Text(text))
+        checked = getattr(error, "case", None)
+        if isinstance(checked, CaseResult):
+            for f in checked.findings.errors[:10]:
+                self.err.print(Text(f"    {f.location or ''}  {f.code}  {f.message}"))
+        if error.hint:
+            self.err.print(Text(f"  → {error.hint}", style="green"))
+
+    def end(self, outcomes: list[Outcome]) -> None:
+        if len(outcomes) > 1:
+            ok = sum(1 for _, _, e in outcomes if e is None)
+            self.out.print(
+                Text(f"{len(outcomes)} cases: {ok} bundled, {len(outcomes) - ok} not", style="bold")
+            )
+
+
+class BundleJson(BundleReporter):
+    def end(self, outcomes: list[Outcome]) -> None:
+        doc = {
+            "schema": BUNDLE_SCHEMA,
+            "tool": {"name": "opinionkit", "version": __version__},
+            "cases": [bundle_case_to_dict(i, p, r, e) for i, (p, r, e) in enumerate(outcomes)],
+        }
+        write_line(self.out, json.dumps(doc, indent=2, ensure_ascii=False))
+
+
+class BundleJsonl(BundleReporter):
+    def case(
+        self, index: int, path: Path, res: BundleResult | None, error: OpinionkitError | None
+    ) -> None:
+        write_line(
+            self.out, json.dumps(bundle_case_to_dict(index, path, res, error), ensure_ascii=False)
+        )
+
+
+BUNDLE_REPORTERS: dict[str, type[BundleReporter]] = {
+    "text": BundleText,
+    "json": BundleJson,
+    "jsonl": BundleJsonl,
+}
+
+
+class RequestReporter:
+    def __init__(self, out: Console) -> None:
+        self.out = out
+
+    def report(self, result: RequestResult) -> None:
+        pass
+
+
+class RequestText(RequestReporter):
+    def report(self, result: RequestResult) -> None:
+        if not result.requests:
+            self.out.print(
+                Text("✓ ", style="bold green")
+                + Text("nothing is missing or requested: no letters to write")
+            )
+            return
+        self.out.print(
+            Text("✓ ", style="bold green")
+            + Text(f"{len(result.requests)} request(s) in {result.out}")
+        )
+        for r in result.requests:
+            self.out.print(
+                Text("  ") + Text(r.facility, style="bold") + Text(f": {len(r.items)} item(s)")
+            )
+            for item in r.items:
+                self.out.print(Text(f"    - {item.what}"))
+        self.out.print(
+            "  next: sign each authorisation, send it with its letter; when records "
+            "arrive, add them under records: (status: received) and run check again"
+        )
+
+
+class RequestJson(RequestReporter):
+    def report(self, result: RequestResult) -> None:
+        write_line(self.out, json.dumps(result.summary, indent=2, ensure_ascii=False))
+
+
+REQUEST_REPORTERS: dict[str, type[RequestReporter]] = {
+    "text": RequestText,
+    "json": RequestJson,
+    "jsonl": RequestJson,
+}

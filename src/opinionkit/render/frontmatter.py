@@ -106,7 +106,9 @@ class Enclosure:
     volume: int | None = 1
     """Volume holding it, when the packet is split (``--max-size``)."""
     status: str = "enclosed"
-    """"enclosed" or "requested" (asked for, not yet received: listed, no pages)."""
+    """"enclosed"; "requested" (asked for, not yet received: listed, no pages); or
+    "withheld" (received, but left out: another patient's, unreadable ...; listed, no
+    pages, and the letter lists why)."""
     language: str | None = None
     translated: bool = False
     """An English translation follows it."""
@@ -352,7 +354,8 @@ def context(
         "further_questions": list(case.request.questions),
         "enclosures": list(enclosures),
         "enclosed": enclosed,
-        "requested": [e for e in enclosures if not e.enclosed],
+        "requested": [e for e in enclosures if e.status == "requested"],
+        "withheld": [e for e in enclosures if e.status == "withheld"],
         "categories": _grouped(enclosures),
         "enclosed_categories": _grouped(enclosed),
         "imaging": list(imaging),
