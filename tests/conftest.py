@@ -23,6 +23,7 @@ CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
 TODAY = date(2026, 11, 24)
 # A fixed SOURCE_DATE_EPOCH makes every packet byte-identical from run to run.
 ENV = {"SOURCE_DATE_EPOCH": "1790000000"}
+needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/pdf not beside")
 
 
 def run_cli(

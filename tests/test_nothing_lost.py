@@ -23,7 +23,7 @@ import pytest
 import yaml
 from pypdf import PdfReader
 
-from conftest import CORPUS, ENV, EXAMPLES, TODAY, run_cli
+from conftest import CORPUS, ENV, EXAMPLES, TODAY, needs_corpus, run_cli
 from opinionkit.bundle import BundleOptions, bundle_case
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.errors import ExitCode
@@ -159,6 +159,7 @@ BROKEN_TRANSLATIONS = [
 ]
 
 
+@needs_corpus
 @pytest.mark.parametrize(("name", "code"), BROKEN_TRANSLATIONS)
 def test_a_broken_translation_is_a_finding_and_never_claimed(
     example_copy: Callable[[str], Path], tmp_path: Path, name: str, code: str | None
@@ -204,6 +205,7 @@ def test_a_translation_showing_another_patient_is_withheld(
     assert key in {w.key for w in result.usable().withheld()}
 
 
+@needs_corpus
 def test_a_huge_translation_is_read_in_a_worker_within_limits(
     example_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -226,6 +228,7 @@ def test_a_huge_translation_is_read_in_a_worker_within_limits(
 # --------------------------------------------------- 3. check reports what bundle refuses
 
 
+@needs_corpus
 def test_check_reports_an_unmergeable_record(tmp_path: Path) -> None:
     from test_hostile import make_case
 
