@@ -54,6 +54,10 @@ def case_to_dict(case: CaseResult, strict: bool = False) -> dict[str, Any]:
                     "size": f.size,
                     "sha256": f.sha256,
                     "pages": f.pages,
+                    "identity": f.identity,
+                    "evidence": list(f.evidence),
+                    "withheld_pages": sorted(f.withheld_pages),
+                    "withheld_files": dict(f.withheld_files),
                 }
             )
             if f.dicom is not None:
@@ -81,6 +85,7 @@ def case_to_dict(case: CaseResult, strict: bool = False) -> dict[str, Any]:
                 "status": info.record.status.value,
                 "pages": info.pages,
                 "files": files,
+                "identity": info.identity(),
             }
         )
     return {

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import stat
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -59,6 +60,34 @@ class DicomStudy:
     series: dict[str, DicomSeries] = field(default_factory=dict)
     files: list[str] = field(default_factory=list, repr=False)
     """Paths relative to the folder, for copying the study beside the packet."""
+    series_of: dict[str, str] = field(default_factory=dict, repr=False)
+    """File (as in :attr:`files`) -> its series UID."""
+
+    def without(self, withheld: Iterable[str]) -> DicomStudy | None:
+        """The study as copied when ``withheld`` files stay out (None: nothing left)."""
+        out = set(withheld) & set(self.files)
+        if not out:
+            return self
+        kept = [f for f in self.files if f not in out]
+        if not kept:
+            return None
+        series: dict[str, DicomSeries] = {}
+        for f in kept:
+            uid = self.series_of.get(f, "unknown")
+            old = self.series.get(uid) or DicomSeries(uid)
+            s = series.setdefault(uid, DicomSeries(uid, old.modality, old.description))
+            s.images += 1
+        modalities = [m for m in self.modalities if any(s.modality == m for s in series.values())]
+        return DicomStudy(
+            self.study_uid,
+            self.date,
+            modalities or list(self.modalities),
+            self.description,
+            self.accession,
+            series,
+            kept,
+            {f: self.series_of[f] for f in kept if f in self.series_of},
+        )
 
     @property
     def series_count(self) -> int:
@@ -274,6 +303,7 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
             )
             series.images += 1
             study.files.append(rel)
+            study.series_of[rel] = series_uid
             result.patients.setdefault(who, []).append(rel)
             sop_uid = str(ds.get("SOPInstanceUID", "") or "").strip()
             if sop_uid:
