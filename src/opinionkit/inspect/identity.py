@@ -390,16 +390,31 @@ def names_agree(candidate: NameForm, form: NameForm) -> bool:
     return len(hits) >= min(2, len(words))
 
 
+def han_variant_possible(a: str, b: str) -> bool:
+    """Whether two different Han names may be one name in simplified and traditional
+    characters (王小东 / 王小東): same length, same family character. No conversion table
+    ships, so such a pair is never taken as another person's name -- nor as the patient's."""
+    return (
+        len(a) == len(b)
+        and len(a) >= 2
+        and a[0] == b[0]
+        and scripts(a) == scripts(b) == frozenset({"han"})
+    )
+
+
 def _agrees_with_any(candidate: NameForm, forms: Iterable[NameForm]) -> bool | None:
     """True: agrees with a form; False: comparable with some form and agrees with none;
-    None: no form in its script (no evidence either way)."""
-    comparable = False
+    None: no form in its script, or only a possible simplified/traditional spelling of
+    one (no evidence either way)."""
+    comparable = uncertain = False
     for form in forms:
         if _comparable(candidate.scripts, form.scripts):
             comparable = True
             if names_agree(candidate, form):
                 return True
-    return False if comparable else None
+            if form.cjk and han_variant_possible(candidate.compact, form.compact):
+                uncertain = True
+    return False if comparable and not uncertain else None
 
 
 # --------------------------------------------------------------------------- text
@@ -695,11 +710,11 @@ def _group_state(group: tuple[str, ...], forms: tuple[NameForm, ...]) -> str | N
     state = "other"
     for form in comparable:
         if form.cjk or candidate.cjk:
-            if (
-                _compact(family + given + middle) == form.compact
-                or _compact(given + middle + family) == form.compact
-            ):
+            native = _compact(family + given + middle)
+            if native == form.compact or _compact(given + middle + family) == form.compact:
                 return "match"
+            if han_variant_possible(native, form.compact):
+                state = "partial"  # perhaps the simplified/traditional spelling
             continue
         if not given and not middle:  # no component split: compare as written text
             if names_agree(candidate, form):
@@ -729,10 +744,11 @@ def _group_state(group: tuple[str, ...], forms: tuple[NameForm, ...]) -> str | N
 def dicom_name_state(groups: tuple[tuple[str, ...], ...], forms: tuple[NameForm, ...]) -> str:
     """A Person Name (its alphabetic, ideographic and phonetic groups) against the
     patient's forms: "match" when any group agrees with a form in its script, "other" when
-    groups could be compared and none agrees, "partial", or "none" (empty, anonymised or
-    not comparable)."""
+    a group disagrees with every form in its script, "partial" (a family name with an
+    initial, or a possible simplified/traditional Han spelling), or "none" (empty,
+    anonymised, or in no script of the patient's forms)."""
     states = {_group_state(g, forms) for g in groups}
-    for state in ("match", "partial", "other"):
+    for state in ("match", "other", "partial"):
         if state in states:
             return state
     return "none"
