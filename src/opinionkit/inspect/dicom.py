@@ -251,7 +251,7 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
                     full, stop_before_pixels=True, specific_tags=_TAGS, force=force
                 )
             if force and not any(
-                t in ds for t in ("SOPClassUID", "StudyInstanceUID", "PatientID", "PatientName")
+                str(ds.get(t, "") or "").strip() for t in ("SOPClassUID", "StudyInstanceUID")
             ):
                 raise InvalidDicomError("no identifying elements")
         except InvalidDicomError:
