@@ -322,8 +322,13 @@ class BundleText(BundleReporter):
                 self.out.print(
                     Text("    withheld: ", style="bold yellow")
                     + Text(
-                        f"{len(res.withheld)} file(s) left out of the packet: "
-                        + ", ".join(f"{w.path} ({w.code})" for w in res.withheld[:5])
+                        f"{len(res.withheld)} file(s) or page(s) left out of the packet: "
+                        + ", ".join(
+                            f"{w.path}"
+                            + (f" page(s) {', '.join(map(str, w.pages))}" if w.pages else "")
+                            + f" ({w.code})"
+                            for w in res.withheld[:5]
+                        )
                         + (" …" if len(res.withheld) > 5 else "")
                     )
                 )
