@@ -423,3 +423,31 @@ def test_a_record_in_chinese_is_judged_by_its_text() -> None:
     # (pdfgen writes cp1252 text only: the page's text is judged directly)
     assert verdict("病历\n患者姓名：王小明\n出生日期：1968年3月12日", WANG) == "match"
     assert verdict("病历\n患者姓名：张伟\n出生日期：1975年7月1日", WANG) == "mismatch"
+
+
+# --------------------------------------------------------------------------- romanisation
+
+
+def test_romanised_spellings_of_one_name_agree() -> None:
+    from pydicom.valuerep import PersonName
+
+    from opinionkit.inspect.dicom import _person_name_groups
+    from opinionkit.inspect.identity import dicom_name_state
+
+    def state(pn: str, who: Identity) -> str:
+        return dicom_name_state(_person_name_groups(PersonName(pn)), who.forms)
+
+    taro = Identity("Taro Yamada", date(1968, 3, 12))
+    assert state("Yamada^Tarou=山田^太郎=やまだ^たろう", taro) == "match"  # Tarou = Taro
+    assert state("Yamada^Hanako", taro) == "other"
+    hong = Identity("Gildong Hong", date(1968, 3, 12))
+    assert state("HONG^GIL DONG", hong) == state("Hong^Gil-Dong", hong) == "match"
+    assert state("Hong^Gilsoon", hong) == "other"
+
+
+def test_a_cjk_label_run_stops_at_the_next_field() -> None:
+    wang = Identity("王小明", date(1968, 3, 12), ("12345",))
+    assert verdict("患者：王小明  病历号：12345", wang) == "match"
+    assert verdict("患者姓名：王小明 性别：男", wang) == "match"
+    assert verdict("患者：张三  病历号：99999", wang) == "mismatch"
+    assert verdict("患者姓名：王小东 性别：男", Identity("王小東", date(1968, 3, 12))) == "none"

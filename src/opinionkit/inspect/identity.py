@@ -37,6 +37,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
+from itertools import pairwise
 
 from opinionkit.inspect.dicom import DicomFolder, DicomPatient
 
@@ -107,18 +108,21 @@ _DOB_LABEL = re.compile(
     r"(?:\b(?:d\.?\s?o\.?\s?b\.?|date\s+of\s+birth|birth\s*date|birthdate|born(?:\s+on)?|"
     r"fecha\s+de\s+nacimiento|f\.?\s?nac\.?|date\s+de\s+naissance|nee?\(?e?\)?\s+le|"
     r"data\s+di\s+nascita|nat[oa]\s+il|geburtsdatum|geb\.?)|"
-    r"生年月日|出生日期|出生年月日|出生年月|생년월일|생일)\s*[:#.\-]?\s*"
+    r"生年月日|出生日期|出生年月日|出生年月|生日|생년월일|생일)\s*[:#.\-]?\s*"
 )
 _MRN_LABEL = re.compile(
     r"\b(?:mrn|mr\s*#|mr\s+no\.?|medical\s+record\s+(?:number|no\.?|#)|record\s+(?:number|no\.?)|"
     r"patient\s+id|patient\s+no\.?|hospital\s+(?:number|no\.?)|unit\s+number|nhc|"
     r"n\.?\s?h\.?\s?c\.?|historia\s+clinica|numero\s+de\s+historia|ipp|nhs\s+(?:number|no\.?))"
     r"\s*[:#.\-]?\s*(?:number|no\.?)?\s*[:#]?\s*([a-z0-9][a-z0-9\-/]{2,24})\b"
+    r"|(?:病历号|病歷號|病案号|住院号|门诊号|患者id|カルテ番号|患者番号|診察券番号|"
+    r"등록번호|병록번호|환자번호)\s*[:#]?\s*([a-z0-9][a-z0-9\-/]{2,24})\b"
 )
 _NAME_LABEL = re.compile(
     r"(?:^|\n|\s{2,}|\|)\s*(?:patient(?:'s)?\s+name|name\s+of\s+patient|patient|paciente|"
     r"nombre\s+del\s+paciente|nom\s+du\s+patient|patientenname|"
-    r"(?:患者|病人|受診者|환자\s?)?(?:姓名|氏名|名前|患者名|성명|이름|환자명))\s*:\s*(.+)",
+    r"(?:患者|病人|受診者|환자\s?)?(?:姓名|氏名|名前|患者名|성명|이름|환자명)|患者|病人|환자)"
+    r"\s*:\s*(.+)",
     re.IGNORECASE,
 )
 _NAME_PARTICLES = {"van", "von", "de", "del", "da", "di", "la", "le", "bin", "al", "y"}
@@ -248,10 +252,25 @@ class NameForm:
 
     @property
     def tokens(self) -> frozenset[str]:
-        """Each word joined (``oneil``), and each part of two letters or more (``neil``)."""
-        out = {"".join(w) for w in self.words}
+        """Each word joined (``oneil``), each part of two letters or more (``neil``), two
+        neighbouring words joined (``Gil Dong`` = ``Gildong``), and each with romanised
+        long vowels shortened (``Tarou`` = ``Taro`` = ``Tarō``)."""
+        joined = ["".join(w) for w in self.words]
+        out = set(joined)
         out |= {p for w in self.words for p in w if len(p) >= 2}
+        out |= {a + b for a, b in pairwise(joined)}
+        out |= {_long_vowels(t) for t in out}
         return frozenset(out)
+
+
+_LONG_VOWELS = re.compile(r"(?<=o)[ou]|(?<=u)u|(?<=^o)h(?![aeiouy])")
+
+
+def _long_vowels(token: str) -> str:
+    """Hepburn long vowels written out shortened: ``ou``/``oo`` -> ``o``, ``uu`` -> ``u``,
+    a leading ``oh`` -> ``o`` (Ohno = Ono), for comparison only: a romanised Japanese
+    name is spelled several ways."""
+    return _LONG_VOWELS.sub("", token) if len(token) > 3 else token
 
 
 def name_forms(*names: str | None) -> tuple[NameForm, ...]:
@@ -379,10 +398,16 @@ def names_agree(candidate: NameForm, form: NameForm) -> bool:
     form the native name (honorifics dropped); else two words (a family and a given name)
     shared, or every word of a one-word form."""
     if form.cjk:
-        got = candidate.compact
-        for h in _HONORIFICS:
-            got = got.removesuffix(h)
-        return got == form.compact
+        # the run after a label may go on with the next field (王小明 病历号): try it
+        # whole, and cut at each space
+        chunks = ["".join(w) for w in candidate.words] or [candidate.compact]
+        for k in range(len(chunks), 0, -1):
+            got = "".join(chunks[:k])
+            for h in _HONORIFICS:
+                got = got.removesuffix(h)
+            if got == form.compact:
+                return True
+        return False
     shared = candidate.tokens & form.tokens
     # a hyphenated word counts once: its joined form and its parts are one name
     words = {"".join(w) for w in form.words}
@@ -412,7 +437,9 @@ def _agrees_with_any(candidate: NameForm, forms: Iterable[NameForm]) -> bool | N
             comparable = True
             if names_agree(candidate, form):
                 return True
-            if form.cjk and han_variant_possible(candidate.compact, form.compact):
+            prefixes = ["".join(w for w in map("".join, candidate.words[:k])) for k in
+                        range(1, len(candidate.words) + 1)] or [candidate.compact]  # fmt: skip
+            if form.cjk and any(han_variant_possible(x, form.compact) for x in prefixes):
                 uncertain = True
     return False if comparable and not uncertain else None
 
@@ -533,9 +560,8 @@ def _labelled_names(raw: str) -> list[tuple[int, NameForm]]:
             if rest:
                 value = value[:-1] + rest.group(1)
         if value.strip() and _script_of(value.strip()[0]) in _CJK:
-            run = re.match(
-                r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff ]{2,16}", value.strip()
-            )
+            cjk = r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+            run = re.match(rf"{cjk}+(?: {cjk}+)*", value.strip())
             if run:
                 out.extend((m.start(1), f) for f in name_forms(run.group(0).strip())[:1])
             continue
@@ -594,7 +620,9 @@ def _page_facts(text: str, who: Identity) -> _PageFacts:
             other_dobs = True
 
     values = [
-        v.group(1) for v in _MRN_LABEL.finditer(folded) if not about_someone_else(folded, v.start())
+        v.group(1) or v.group(2)
+        for v in _MRN_LABEL.finditer(folded)
+        if not about_someone_else(folded, v.start())
     ]
     other_names = False
     for _, candidate in _labelled_names(text):
