@@ -179,8 +179,13 @@ def test_dicom_with_the_right_name_and_an_imaging_centre_id_is_not_a_mismatch(
 ) -> None:
     _write_dicom(tmp_path, "Testperson^Ada", "IMG-99", "", "7", 1)
     assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "weak"
+    # an empty name beside an unknown ID is unverified, never a mismatch (anonymisers
+    # replace IDs); beside another name it is one of the fields that name someone else
     _write_dicom(tmp_path / "x", "", "IMG-99", "", "7", 1)
-    assert dicom_evidence(inspect_dicom_folder(tmp_path / "x"), ADA).verdict == "mismatch"
+    assert dicom_evidence(inspect_dicom_folder(tmp_path / "x"), ADA).verdict == "none"
+    _write_dicom(tmp_path / "y", "Otherman^Bruno", "IMG-99", "", "7", 1)
+    ev = dicom_evidence(inspect_dicom_folder(tmp_path / "y"), ADA)
+    assert (ev.verdict, ev.fields) == ("mismatch", ("PatientName", "PatientID"))
 
 
 def test_unlabelled_dates_and_prose_are_not_identity_claims() -> None:

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 from opinionkit import __version__
 from opinionkit.check import CaseResult, UsableCase, Withheld, check_case
-from opinionkit.checks.files import FileInfo
+from opinionkit.checks.files import FileInfo, RecordInfo
 from opinionkit.errors import (
     ExitCode,
     InputError,
@@ -182,7 +182,8 @@ class _Item:
 
     @property
     def pages(self) -> int:
-        return sum(f.pages for f in self.files)
+        """Pages it brings into the packet (the record's ``withhold:`` pages left out)."""
+        return sum(f.pages - len(f.withheld_pages) for f in self.files)
 
     @property
     def size(self) -> int:
@@ -244,11 +245,13 @@ def plan_items(usable: UsableCase) -> list[_Item]:
 
 def _item_pdf(item: _Item) -> bytes:
     """A record of scanned images or of several files as one PDF (images converted,
-    JPEG embedded as is; PDFs appended)."""
+    JPEG embedded as is; PDFs appended), without the pages its ``withhold:`` names."""
     from pypdf import PdfReader, PdfWriter
 
     from opinionkit.pdf.images import images_to_pdf
 
+    if len(item.files) == 1 and item.files[0].kind is FileKind.PDF:
+        return _pdf_without_pages(item.files[0])
     writer = PdfWriter()
     for f in item.files:
         assert f.path is not None
@@ -256,14 +259,32 @@ def _item_pdf(item: _Item) -> bytes:
             reader = PdfReader(f.path)
             if reader.is_encrypted and f.password:
                 reader.decrypt(f.password)
-            for page in reader.pages:
-                writer.add_page(page)
+            pages = list(reader.pages)
         else:
-            for page in PdfReader(io.BytesIO(images_to_pdf([f.path]))).pages:
+            pages = list(PdfReader(io.BytesIO(images_to_pdf([f.path]))).pages)
+        for n, page in enumerate(pages, start=1):
+            if n not in f.withheld_pages:
                 writer.add_page(page)
     buf = io.BytesIO()
     writer.write(buf)
     return buf.getvalue()
+
+
+def _pdf_without_pages(f: FileInfo) -> bytes:
+    """One PDF without its withheld pages. Its own bookmarks stay: those that pointed at
+    a page left out no longer resolve and are dropped where the merge reads them."""
+    import pikepdf
+
+    from opinionkit.pdf.assemble import quiet_pikepdf
+
+    assert f.path is not None
+    with quiet_pikepdf(), pikepdf.open(f.path, password=f.password or "") as pdf:
+        for n in sorted(f.withheld_pages, reverse=True):
+            if n <= len(pdf.pages):
+                del pdf.pages[n - 1]
+        buf = io.BytesIO()
+        pdf.save(buf, deterministic_id=True)
+        return buf.getvalue()
 
 
 def _split_volumes(items: list[_Item], front_size: int, limit: int | None) -> tuple[int, list[str]]:
@@ -486,7 +507,7 @@ class BundleJob:
         once: their size counts towards the volumes."""
         for item in self.items:
             single_pdf = len(item.files) == 1 and item.files[0].kind is FileKind.PDF
-            if not single_pdf:
+            if not single_pdf or item.files[0].withheld_pages:
                 try:
                     item.pdf = _item_pdf(item)
                 except (InputError, OSError, ValueError) as e:
@@ -694,6 +715,7 @@ class BundleJob:
 
     def _manifest(self) -> dict[str, Any]:
         assert self.front is not None
+        records = {info.index: info for info in self.usable.records}
         inputs = [
             {
                 "record": item.record_index,
@@ -704,6 +726,7 @@ class BundleJob:
                 "size": f.size,
                 "pages": [item.first, item.last],
                 "volume": item.volume,
+                "identity": _input_identity(records[item.record_index], f),
             }
             for item in self.items
             for f in item.files
@@ -724,6 +747,11 @@ class BundleJob:
             "complete": result.complete,
             "missing": result.missing,
             "withheld": [withheld_to_dict(w) for w in result.withheld],
+            "identity": [
+                {"record": info.index, **info.identity()}
+                for info in self.usable.records
+                if info.record.status is RecordStatus.RECEIVED
+            ],
             "encrypted": self.options.encrypt,
             "pages": result.pages,
             "volumes": result.volumes,
@@ -735,6 +763,7 @@ class BundleJob:
                     "folder": im.folder,
                     "files": im.files,
                     "dicomdir": self.options.dicomdir,
+                    "identity": records[im.record_index].identity(),
                 }
                 for im in self.imaging
             ],
@@ -742,15 +771,33 @@ class BundleJob:
         }
 
 
+def _input_identity(info: RecordInfo, f: FileInfo) -> dict[str, Any]:
+    """One enclosed file's identity, as the manifest shows it: its status and evidence,
+    who confirmed it, and the pages of it the record's ``withhold:`` left out (and why)."""
+    out: dict[str, Any] = {"status": f.identity, "evidence": list(f.evidence)}
+    rec = info.record
+    if rec.identity_confirmed:
+        out["confirmed_by"] = rec.identity_confirmed
+    if f.withheld_pages:
+        out["withheld_pages"] = sorted(f.withheld_pages)
+        out["withheld_reason"] = rec.withhold.reason if rec.withhold else None
+    return out
+
+
 def withheld_to_dict(w: Withheld) -> dict[str, Any]:
     """A withheld file as the manifest and the JSON reports show it."""
-    return {
+    out: dict[str, Any] = {
         "record": w.record,
         "path": w.path,
         "key": w.key,
         "translation": w.translation,
         "code": w.code,
     }
+    if w.pages:
+        out["pages"] = list(w.pages)
+    if w.reason is not None:
+        out["reason"] = w.reason
+    return out
 
 
 def _stamp_left(case: Case) -> str:

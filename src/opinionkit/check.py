@@ -87,7 +87,12 @@ class Withheld:
     path: str
     key: str
     code: str
+    """The finding's code, or ``withhold`` for what the record's ``withhold:`` names."""
     translation: bool
+    pages: tuple[int, ...] = ()
+    """For part of a file: its pages (numbered in the record) left out."""
+    reason: str | None = None
+    """The ``withhold:`` reason."""
 
 
 @dataclass(frozen=True)
@@ -121,12 +126,42 @@ class UsableCase:
         return [(info, fi) for info in self.records for fi in info.all_files]
 
     def withheld(self) -> list[Withheld]:
-        """The files ``check`` withheld from the packet, in case order."""
-        return [
-            Withheld(info.index, fi.rel, fi.key_str, fi.withheld, fi.role.value == "translation")
-            for info, fi in self.files()
-            if fi.withheld is not None
-        ]
+        """What ``check`` withheld from the packet, in case order: whole files (another
+        patient's, unreadable ...), files inside a DICOM folder, and pages named by a
+        record's ``withhold:``."""
+        out: list[Withheld] = []
+        for info, fi in self.files():
+            translation = fi.role.value == "translation"
+            w = info.record.withhold
+            reason = w.reason if w is not None else None
+            if fi.withheld is not None:
+                out.append(Withheld(info.index, fi.rel, fi.key_str, fi.withheld, translation))
+                continue
+            for name, code in fi.withheld_files.items():
+                out.append(
+                    Withheld(
+                        info.index,
+                        f"{fi.rel}/{name}",
+                        fi.key_str,
+                        code,
+                        translation,
+                        reason=reason if code == "withhold" else None,
+                    )
+                )
+            if fi.withheld_pages:
+                first = sum(f.pages for f in info.files[: info.files.index(fi)])
+                out.append(
+                    Withheld(
+                        info.index,
+                        fi.rel,
+                        f"records[{info.index}].withhold",
+                        "withhold",
+                        translation,
+                        pages=tuple(sorted(first + p for p in fi.withheld_pages)),
+                        reason=reason,
+                    )
+                )
+        return out
 
     def inputs(self) -> list[Path]:
         """What the case reads (its file, folder and every record path): no output may

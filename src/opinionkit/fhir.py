@@ -424,7 +424,9 @@ def _documents(
             ext: list[dict[str, Any]] = []
             if f.dicom is not None:
                 attachment["contentType"] = "application/dicom"
-                ext.append({"url": EXT + "dicom-files", "valueUnsignedInt": f.dicom.dicom_files})
+                known = {x for study in f.dicom.studies.values() for x in study.files}
+                kept = len(known - set(f.withheld_files))  # foreign files are not copied
+                ext.append({"url": EXT + "dicom-files", "valueUnsignedInt": kept})
             else:
                 attachment["contentType"] = CONTENT_TYPES.get(
                     f.kind or FileKind.UNKNOWN, "application/octet-stream"
@@ -435,6 +437,8 @@ def _documents(
                 if f.sha256:
                     ext.append({"url": EXT + "sha256", "valueString": f.sha256})
                 ext.append({"url": EXT + "page-count", "valueUnsignedInt": f.pages})
+                for page in sorted(f.withheld_pages):  # the record's withhold: (not in the packet)
+                    ext.append({"url": EXT + "withheld-page", "valueUnsignedInt": page})
                 found = ranges.get((info.index, f.rel))
                 if found:
                     (first, last), volume = found

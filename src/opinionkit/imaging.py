@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opinionkit.inspect.dicom import DicomStudy
 from opinionkit.inspect.filetype import file_sha256
 from opinionkit.models import RecordKind
 from opinionkit.render import ImagingStudy
@@ -59,9 +60,16 @@ def copy_imaging(
         for fi in info.files:
             if not fi.usable or fi.dicom is None or fi.path is None or not fi.dicom.studies:
                 continue
+            kept = [
+                k
+                for k in (s.without(fi.withheld_files) for s in fi.dicom.studies.values())
+                if k is not None
+            ]
+            if not kept:
+                continue
             folder = f"imaging/study-{len(out) + 1:02d}"
             (dest / folder).mkdir(parents=True, exist_ok=True)
-            copies = _copy_study(fi.path, fi.rel, fi.dicom, dest, folder)
+            copies = _copy_study(fi.path, fi.rel, kept, dest, folder)
             mixed_uids = mixed_uids or any(not g.identical for g in fi.dicom.duplicate_uids)
             studies = [
                 ImagingStudy(
@@ -73,7 +81,7 @@ def copy_imaging(
                     location=f"{folder}/",
                     report_page=None,
                 )
-                for s in fi.dicom.studies.values()
+                for s in kept
             ]
             day = rec.date.strftime("%Y%m%d") if rec.date else None
             out.append(ImagingCopy(info.index, folder, copies, studies, day))
@@ -89,13 +97,14 @@ def copy_imaging(
 
 
 def _copy_study(
-    source: Path, rel: str, dicom: Any, dest: Path, folder: str
+    source: Path, rel: str, studies: list[DicomStudy], dest: Path, folder: str
 ) -> list[dict[str, Any]]:
-    """Copy one folder's DICOM files; identical copies once, every source listed."""
+    """Copy one folder's DICOM files (those not withheld); identical copies once, every
+    source listed."""
     base = source if source.is_dir() else source.parent
     by_content: dict[str, str] = {}  # sha256 -> the copy made of it
     copied: list[dict[str, Any]] = []
-    for study in dicom.studies.values():
+    for study in studies:
         for name_in in study.files:
             src = base / name_in if source.is_dir() else source
             digest = file_sha256(src)

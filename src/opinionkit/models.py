@@ -83,6 +83,11 @@ class Mrn(Model):
 class Patient(Model):
     name: Short = Field(description="Legal name as it appears on the records.")
     preferred_name: Short | None = None
+    other_names: list[Short] = Field(
+        default_factory=list,
+        description="The name in another script (王小明), a maiden name, an alias: records "
+        "naming the patient so are matched as the patient's.",
+    )
     date_of_birth: IsoDate
     sex: Sex | None = None
     address: Text | None = None
@@ -98,6 +103,10 @@ class Patient(Model):
 class Guardian(Model):
     name: Short
     relationship: Short
+    date_of_birth: IsoDate | None = Field(
+        default=None,
+        description="A record showing this date (e.g. on a release form) is not another patient's.",
+    )
     phone: Short | None = None
     email: Short | None = None
     address: Text | None = None
@@ -377,6 +386,61 @@ _KIND_TITLES = {
 }
 
 
+_PAGE_RANGE = re.compile(r"^\s*(\d{1,6})\s*[-\u2013]\s*(\d{1,6})\s*$")
+
+
+def _page_item(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("expected a page number or a range such as 5-6")
+    if isinstance(value, int):
+        if value < 1:
+            raise ValueError("page numbers start at 1")
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return _page_item(int(text))
+        m = _PAGE_RANGE.match(text)
+        if m and 1 <= int(m.group(1)) <= int(m.group(2)):
+            return text
+    raise ValueError("expected a page number or a range such as 5-6 (first page 1)")
+
+
+PageItem = Annotated[int | str, BeforeValidator(_page_item)]
+
+
+class Withhold(Model):
+    """Pages of a record (or files of an imaging study's folder) left out of the packet,
+    and why (recorded in the manifest)."""
+
+    pages: list[PageItem] = Field(
+        default_factory=list, description='Page numbers or ranges: [2, "5-6"].'
+    )
+    files: list[RelPath] = Field(
+        default_factory=list,
+        description="For an imaging study: files inside its folder, relative to the folder.",
+    )
+    reason: Short = Field(description="Why they are left out (e.g. another patient's page).")
+
+    @model_validator(mode="after")
+    def _something(self) -> Withhold:
+        if not self.pages and not self.files:
+            raise ValueError("name the pages (or, for an imaging study, the files) to withhold")
+        return self
+
+    @property
+    def page_set(self) -> frozenset[int]:
+        out: set[int] = set()
+        for item in self.pages:
+            if isinstance(item, int):
+                out.add(item)
+            else:
+                m = _PAGE_RANGE.match(item)
+                assert m is not None
+                out.update(range(int(m.group(1)), int(m.group(2)) + 1))
+        return frozenset(out)
+
+
 class RecordStatus(str, Enum):
     RECEIVED = "received"
     REQUESTED = "requested"
@@ -411,6 +475,15 @@ class Record(Model):
     )
     modality: Short | None = None
     status: RecordStatus = RecordStatus.RECEIVED
+    withhold: Withhold | None = Field(
+        default=None,
+        description="Pages of the record (numbered across its files) left out of the packet.",
+    )
+    identity_confirmed: Short | None = Field(
+        default=None,
+        description="Who checked that the record is the patient's, and how: accepts a record "
+        "whose identity the tool cannot verify (never one that names another patient).",
+    )
 
     @field_validator("password_env")
     @classmethod
@@ -430,6 +503,12 @@ class Record(Model):
             raise ValueError("give exactly one of file, files or folder")
         if self.kind is RecordKind.IMAGING_STUDY and given[0] == "files":
             raise ValueError("an imaging study is a DICOM folder or file, not a list of images")
+        if self.withhold is not None:
+            imaging = self.kind is RecordKind.IMAGING_STUDY
+            if imaging and self.withhold.pages:
+                raise ValueError("an imaging study has no pages: withhold its files: instead")
+            if not imaging and self.withhold.files:
+                raise ValueError("withhold: files: is for imaging studies; name pages: here")
         return self
 
     @property

@@ -54,6 +54,10 @@ def case_to_dict(case: CaseResult, strict: bool = False) -> dict[str, Any]:
                     "size": f.size,
                     "sha256": f.sha256,
                     "pages": f.pages,
+                    "identity": f.identity,
+                    "evidence": list(f.evidence),
+                    "withheld_pages": sorted(f.withheld_pages),
+                    "withheld_files": dict(f.withheld_files),
                 }
             )
             if f.dicom is not None:
@@ -81,6 +85,7 @@ def case_to_dict(case: CaseResult, strict: bool = False) -> dict[str, Any]:
                 "status": info.record.status.value,
                 "pages": info.pages,
                 "files": files,
+                "identity": info.identity(),
             }
         )
     return {
@@ -317,8 +322,13 @@ class BundleText(BundleReporter):
                 self.out.print(
                     Text("    withheld: ", style="bold yellow")
                     + Text(
-                        f"{len(res.withheld)} file(s) left out of the packet: "
-                        + ", ".join(f"{w.path} ({w.code})" for w in res.withheld[:5])
+                        f"{len(res.withheld)} file(s) or page(s) left out of the packet: "
+                        + ", ".join(
+                            f"{w.path}"
+                            + (f" page(s) {', '.join(map(str, w.pages))}" if w.pages else "")
+                            + f" ({w.code})"
+                            for w in res.withheld[:5]
+                        )
                         + (" …" if len(res.withheld) > 5 else "")
                     )
                 )

@@ -141,6 +141,10 @@ def main() -> None:
     # paths: a folder where a file should be
     (HERE / "paths" / "records" / "a-folder.pdf").mkdir(parents=True, exist_ok=True)
     (HERE / "paths" / "records" / "a-folder.pdf" / ".keep").write_text("")
+    # identity (issue 12): a wrong-patient and a right-patient folder for each rule
+    import make_identity_records
+
+    make_identity_records.main()
 
 
 if __name__ == "__main__":

@@ -17,7 +17,15 @@ the file's own key (``records[2].file``, ``records[2].translation``):
 
 A file with an error finding is **withheld**: :attr:`FileInfo.withheld` holds the code of
 that finding, and :attr:`FileInfo.usable` is false. ``bundle``, ``export`` and
-``request`` read that mark; nothing after ``check`` decides it again.
+``request`` read that mark; nothing after ``check`` decides it again. Within a file, the
+same place withholds parts: the pages a record's ``withhold:`` names
+(:attr:`FileInfo.withheld_pages`), and the files of a DICOM folder that name another
+patient or that ``withhold: files:`` names (:attr:`FileInfo.withheld_files`).
+
+Each file's identity status (:attr:`FileInfo.identity`) is decided in judging it:
+``verified`` (with its evidence, ``text`` or ``dicom``), ``confirmed`` (the record's
+``identity_confirmed:`` accepted what the tool could not verify), ``not-verifiable``, or
+``withheld``; :meth:`RecordInfo.identity` sums a record's files up.
 """
 
 from __future__ import annotations
@@ -59,6 +67,25 @@ SCANS = {FileKind.JPEG, FileKind.PNG, FileKind.TIFF}
 WRONG_PATIENT = frozenset({"identity.mismatch", "identity.dicom-mismatch"})
 """Finding codes that say a file may be another patient's."""
 
+UNVERIFIED = frozenset(
+    {
+        "identity.not-verifiable",
+        "identity.not-found",
+        "identity.partial",
+        "identity.dicom-unverified",
+    }
+)
+"""Warnings that a record's ``identity_confirmed:`` turns into ``identity.confirmed`` (info)."""
+
+_WITHHOLD_HINT = (
+    "if only some pages are another patient's, leave them out with withhold: "
+    "{pages: [...], reason: ...} on the record; otherwise remove the record or correct the "
+    "case file (identity_confirmed: does not override a mismatch)"
+)
+_CONFIRM_HINT = (
+    "once you have checked it, say who checked it and how with identity_confirmed: on the record"
+)
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -91,11 +118,33 @@ class FileInfo:
     withheld: str | None = None
     """The code of the error finding that keeps this file out of the packet (another
     patient's, unreadable, unmergeable ...), or None."""
+    withheld_pages: frozenset[int] = frozenset()
+    """Pages of this file (1-based) that the record's ``withhold:`` leaves out."""
+    withheld_files: dict[str, str] = field(default_factory=dict)
+    """For a DICOM folder: files inside it left out of the copy -> why (a finding code,
+    or ``withhold`` for those the record's ``withhold: files:`` names)."""
+    identity_status: str | None = None
+    """As judged: ``verified``, ``confirmed`` or ``not-verifiable`` (see :attr:`identity`)."""
+    evidence: tuple[str, ...] = ()
+    """What verified it: ``text``, ``dicom``."""
 
     @property
     def usable(self) -> bool:
         """Whether the packet encloses it (read, and no error found in it)."""
-        return self.withheld is None and self.path is not None
+        return self.withheld is None and self.path is not None and self.kept_pages != 0
+
+    @property
+    def kept_pages(self) -> int | None:
+        """Pages the packet encloses (None: not a paged file)."""
+        if self.dicom is not None or not self.pages:
+            return None
+        return self.pages - len(self.withheld_pages)
+
+    @property
+    def identity(self) -> str:
+        if self.withheld is not None or self.path is None or self.kept_pages == 0:
+            return "withheld"
+        return self.identity_status or "not-verifiable"
 
     @property
     def key_str(self) -> str:
@@ -118,6 +167,43 @@ class RecordInfo:
         """The record's files, then its translation."""
         return [*self.files, *([self.translation] if self.translation else [])]
 
+    def identity(self) -> dict[str, Any]:
+        """The record's identity status, as ``check --format json`` and the manifest show
+        it: ``withheld`` when none of its files is enclosed; else ``not-verifiable`` when
+        any enclosed file is, ``confirmed`` when any was accepted by
+        ``identity_confirmed:``, else ``verified`` (with the evidence)."""
+        rec = self.record
+        enclosed = [f for f in self.files if f.identity != "withheld"]
+        statuses = {f.identity for f in enclosed}
+        if not self.files or rec.status is RecordStatus.REQUESTED:
+            status = "requested"
+        elif not enclosed:
+            status = "withheld"
+        elif "not-verifiable" in statuses:
+            status = "not-verifiable"
+        elif "confirmed" in statuses:
+            status = "confirmed"
+        else:
+            status = "verified"
+        evidence = sorted({e for f in enclosed for e in f.evidence})
+        out: dict[str, Any] = {"status": status, "evidence": evidence}
+        if rec.identity_confirmed:
+            out["confirmed_by"] = rec.identity_confirmed
+        if rec.withhold is not None:
+            out["withhold"] = {
+                "pages": sorted(rec.withhold.page_set),
+                "files": list(rec.withhold.files),
+                "reason": rec.withhold.reason,
+            }
+        withheld_files = [
+            {"path": f"{f.rel}/{name}", "code": code}
+            for f in self.files
+            for name, code in f.withheld_files.items()
+        ]
+        if withheld_files:
+            out["withheld_files"] = withheld_files
+        return out
+
 
 def identity_of(case: Case) -> Identity:
     """Who the records should name: the patient of ``case``."""
@@ -126,6 +212,9 @@ def identity_of(case: Case) -> Identity:
         date_of_birth=case.patient.date_of_birth,
         mrns=tuple(m.mrn for m in case.patient.mrns),
         preferred_name=case.patient.preferred_name,
+        other_names=tuple(case.patient.other_names),
+        guardian_names=tuple(g.name for g in case.guardians),
+        guardian_dobs=tuple(g.date_of_birth for g in case.guardians if g.date_of_birth),
     )
 
 
@@ -242,6 +331,7 @@ class _Slot:
 
     info: FileInfo
     record: Record
+    owner: RecordInfo | None = None
     sniffed: Sniffed | None = None
     job: tuple[Any, tuple[Any, ...]] | None = None
     result: Any = None
@@ -285,29 +375,151 @@ class _FileChecker:
                 key: KeyPath = ("records", i, key_name, *((j,) if rec.files else ()))
                 fi = FileInfo(rel, key)
                 info.files.append(fi)
-                slots.append(_Slot(fi, rec))
+                slots.append(_Slot(fi, rec, info))
             if rec.translation:
                 info.translation = FileInfo(
                     rec.translation, ("records", i, "translation"), FileRole.TRANSLATION
                 )
-                slots.append(_Slot(info.translation, rec))
+                slots.append(_Slot(info.translation, rec, info))
         located = [slot for slot in slots if self.locate(slot)]
         self.read(located)
         for slot in slots:
             if slot.job is not None:
                 self.judge(slot)
+        for info in infos:
+            self.judge_withhold(info)
         return infos, self.findings
 
     # ---- findings: the one place a file is withheld
 
     def finding(
-        self, fi: FileInfo, code: str, severity: Severity, message: str, hint: str | None = None
+        self,
+        fi: FileInfo,
+        code: str,
+        severity: Severity,
+        message: str,
+        hint: str | None = None,
+        *,
+        files: list[str] | None = None,
     ) -> None:
+        """Record a finding; an error withholds the file -- or, when ``files`` (inside a
+        DICOM folder) are given, only those files."""
         self.findings.append(
             Finding(code, severity, message, hint, path=fi.rel, **self.loaded.where(fi.key))
         )
-        if severity is Severity.ERROR and fi.withheld is None:
+        if severity is not Severity.ERROR:
+            return
+        if files is not None:
+            for name in files:
+                fi.withheld_files.setdefault(name, code)
+        elif fi.withheld is None:
             fi.withheld = code
+
+    def unverified(
+        self, slot: _Slot, code: str, message: str, hint: str, *, files: list[str] | None = None
+    ) -> None:
+        """What the tool cannot verify: a warning -- or, when the record says who confirmed
+        its identity (``identity_confirmed:``), ``identity.confirmed`` (info)."""
+        fi = slot.info
+        if slot.record.identity_confirmed:
+            self.finding(
+                fi,
+                "identity.confirmed",
+                Severity.INFO,
+                f"{message}; accepted, as identity_confirmed says who checked it ({code})",
+            )
+            if fi.identity_status != "not-verifiable":
+                fi.identity_status = "confirmed"
+            return
+        self.finding(fi, code, Severity.WARNING, message, f"{hint}; {_CONFIRM_HINT}")
+        fi.identity_status = "not-verifiable"
+
+    def page_offset(self, slot: _Slot) -> int:
+        """Pages of the record's files before this one (``withhold:`` numbers the record's
+        pages across its files); 0 for a translation (never withheld by page)."""
+        if slot.owner is None or slot.info.role is FileRole.TRANSLATION:
+            return 0
+        return self.page_offset_in(slot.owner, slot.info)
+
+    @staticmethod
+    def page_offset_in(info: RecordInfo, fi: FileInfo) -> int:
+        before = 0
+        for f in info.files:
+            if f is fi:
+                break
+            before += f.pages
+        return before
+
+    def set_withheld_pages(self, slot: _Slot) -> None:
+        """The one place pages are withheld: the record's ``withhold: pages:`` on this file."""
+        fi, w = slot.info, slot.record.withhold
+        if w is None or fi.role is FileRole.TRANSLATION or not fi.pages:
+            return
+        first = self.page_offset(slot)
+        fi.withheld_pages = frozenset(
+            p - first for p in w.page_set if first < p <= first + fi.pages
+        )
+
+    def judge_withhold(self, info: RecordInfo) -> None:
+        """After the record's files: a ``withhold:`` naming pages or files it does not
+        have is an error (a typo may leave another patient's page in)."""
+        w = info.record.withhold
+        if w is None or info.record.status is RecordStatus.REQUESTED:
+            return
+        where = self.loaded.where(("records", info.index, "withhold"))
+        if w.pages and all(f.path is not None and f.pages for f in info.files):
+            total = info.pages
+            beyond = sorted(p for p in w.page_set if p > total)
+            if beyond:
+                self.findings.append(
+                    Finding(
+                        "withhold.no-such-page",
+                        Severity.ERROR,
+                        f"withhold: names page(s) {page_ranges(beyond)}, but the record has "
+                        f"{total} page(s)",
+                        "check the page numbers (the record's pages are numbered from 1, "
+                        "across its files)",
+                        **where,
+                    )
+                )
+        for fi in info.files:
+            if fi.dicom is None:
+                continue
+            known = {f for study in fi.dicom.studies.values() for f in study.files}
+            missing = [f for f in w.files if f not in known]
+            if missing:
+                self.findings.append(
+                    Finding(
+                        "withhold.no-such-file",
+                        Severity.ERROR,
+                        f"withhold: names {len(missing)} file(s) that are not DICOM files of "
+                        f"the folder: {_first(missing)}",
+                        "name the files relative to the record's folder, as check lists them",
+                        **where,
+                    )
+                )
+        kept_out = sorted(
+            self.page_offset_in(info, f) + p for f in info.files for p in f.withheld_pages
+        )
+        if kept_out:
+            self.findings.append(
+                Finding(
+                    "withhold.pages",
+                    Severity.INFO,
+                    f"page(s) {page_ranges(kept_out)} of the record are left out of the packet "
+                    "(withhold:, with its reason in the manifest)",
+                    **where,
+                )
+            )
+        if any(f.pages and f.withheld_pages and not f.kept_pages for f in info.files):
+            self.findings.append(
+                Finding(
+                    "withhold.whole-file",
+                    Severity.INFO,
+                    "withhold: leaves out every page of a file; the record is listed as withheld",
+                    **where,
+                )
+            )
 
     # ---- 1. locate
 
@@ -414,9 +626,9 @@ class _FileChecker:
         if fi.kind is FileKind.PDF:
             self.judge_pdf(slot, result)
         elif fi.kind in SCANS:
-            self.judge_image(fi, result)
+            self.judge_image(slot, result)
         else:
-            self.judge_dicom(fi, result)
+            self.judge_dicom(slot, result)
 
     def note_duplicate(self, fi: FileInfo) -> None:
         assert fi.sha256 is not None
@@ -522,6 +734,7 @@ class _FileChecker:
             self.finding(fi, "pdf.no-pages", Severity.ERROR, "the PDF has no pages", _DAMAGED_HINT)
             return
         fi.pages = info.pages
+        self.set_withheld_pages(slot)
         if read.merge_problem is not None:
             self.finding(
                 fi,
@@ -531,7 +744,7 @@ class _FileChecker:
                 _DAMAGED_HINT,
             )
         self.judge_pdf_notes(fi, slot.sniffed, info)
-        self.judge_text_identity(fi, info, read.evidence)
+        self.judge_text_identity(slot, info, read.evidence)
 
     def judge_pdf_notes(self, fi: FileInfo, sniffed: Sniffed, info: PdfInfo) -> None:
         if info.encrypted and not info.needs_password:
@@ -584,28 +797,25 @@ class _FileChecker:
                 "look at those pages in the packet; ask the sender for a new copy if they are blank",
             )
 
-    def judge_text_identity(
-        self, fi: FileInfo, info: PdfInfo, evidence: list[TextEvidence]
-    ) -> None:
+    def judge_text_identity(self, slot: _Slot, info: PdfInfo, evidence: list[TextEvidence]) -> None:
+        fi = slot.info
         if info.text_checked < info.pages:
             why = (
                 f"(at most {MAX_TEXT_PAGES} pages are read)"
                 if info.text_checked >= MAX_TEXT_PAGES
                 else "within the time limit"
             )
-            self.finding(
-                fi,
+            self.unverified(
+                slot,
                 "identity.partial",
-                Severity.WARNING,
                 f"only the first {info.text_checked} of {info.pages} pages were read for the "
                 f"identity check {why}",
                 "look through the remaining pages yourself, or raise --timeout",
             )
         if info.text_pages == 0 and info.text_checked:
-            self.finding(
-                fi,
+            self.unverified(
+                slot,
                 "identity.not-verifiable",
-                Severity.WARNING,
                 "the PDF has no text layer (a scan), so whose record it is cannot be verified",
                 "look through it and confirm every page belongs to the patient",
             )
@@ -615,38 +825,52 @@ class _FileChecker:
             evidence = record_evidence([t for t in info.page_texts if t.strip()], self.who)
         found_any = False
         mismatch_pages: list[int] = []
+        hidden_pages: list[int] = []
         kinds: set[str] = set()
         for n, ev in zip(texts, evidence, strict=True):
-            if ev.name or ev.dob or ev.mrn:
-                found_any = True
-            if ev.other_dobs or ev.other_mrns or ev.other_names:
+            withheld = n in fi.withheld_pages
+            if ev.verdict == "mismatch":
+                if withheld:
+                    hidden_pages.append(n)
+                    continue
                 mismatch_pages.append(n)
-                if ev.other_dobs:
-                    kinds.add("date of birth")
-                if ev.other_mrns:
-                    kinds.add("MRN")
-                if ev.other_names:
-                    kinds.add("patient name")
+                kinds.update(ev.fields)
+            elif not withheld and (ev.name or ev.dob or ev.mrn):
+                found_any = True
+        first = self.page_offset(slot)
+        if hidden_pages:
+            self.finding(
+                fi,
+                "identity.mismatch-withheld",
+                Severity.INFO,
+                f"page(s) {page_ranges([first + p for p in hidden_pages])} of the record show "
+                "another patient; withhold: leaves them out of the packet",
+            )
         if mismatch_pages:
             self.finding(
                 fi,
                 "identity.mismatch",
                 Severity.ERROR,
-                f"page(s) {page_ranges(mismatch_pages)} show a different {_and(kinds)} "
-                "than the patient's: this record may belong to another patient",
-                "remove the pages that are not the patient's, or correct the case file",
+                f"page(s) {page_ranges([first + p for p in mismatch_pages])} of the record "
+                f"show a different {_and(kinds)} than the patient's: "
+                "this record may belong to another patient",
+                _WITHHOLD_HINT,
             )
-        elif not found_any:
-            self.finding(
-                fi,
+        elif found_any:
+            if fi.identity_status is None:
+                fi.identity_status = "verified"
+            fi.evidence = ("text",)
+        else:
+            self.unverified(
+                slot,
                 "identity.not-found",
-                Severity.WARNING,
                 "neither the patient's name, date of birth nor MRN appears in the record's text",
                 "confirm the record is the patient's; add the MRN used by its facility under "
-                "patient.mrns",
+                "patient.mrns, or another form of the name under patient.other_names",
             )
 
-    def judge_image(self, fi: FileInfo, result: Any) -> None:
+    def judge_image(self, slot: _Slot, result: Any) -> None:
+        fi = slot.info
         assert fi.path is not None
         self.judge_extension(fi, fi.path)
         if isinstance(result, LimitExceeded):
@@ -674,15 +898,18 @@ class _FileChecker:
             )
             return
         fi.pages = max(1, info.frames)
-        self.finding(
-            fi,
+        self.set_withheld_pages(slot)
+        if fi.kept_pages == 0:
+            return
+        self.unverified(
+            slot,
             "identity.not-verifiable",
-            Severity.WARNING,
             "a scanned image has no text, so whose record it is cannot be verified",
             "look at it and confirm it belongs to the patient",
         )
 
-    def judge_dicom(self, fi: FileInfo, result: Any) -> None:
+    def judge_dicom(self, slot: _Slot, result: Any) -> None:
+        fi = slot.info
         if not isinstance(result, DicomFolder):
             what = result.limit if isinstance(result, LimitExceeded) else "reader"
             self.finding(
@@ -733,24 +960,64 @@ class _FileChecker:
                     "both are copied, but viewers and a DICOMDIR can hold only one",
                     "ask radiology for a clean export of the study",
                 )
+        self.judge_dicom_identity(slot, folder)
+
+    def judge_dicom_identity(self, slot: _Slot, folder: DicomFolder) -> None:
+        """Every file on its own: the files naming someone else are withheld (named by
+        path), the rest of the folder is copied; all of them: the folder is withheld."""
+        fi, rec = slot.info, slot.record
+        asked = set(rec.withhold.files) if rec.withhold else set()
+        for name in sorted(asked):
+            fi.withheld_files[name] = "withhold"
         ev = dicom_evidence(folder, self.who)
-        if ev.verdict == "mismatch":
+        total = sum(len(files) for files in folder.patients.values())
+        foreign = [f for f in ev.mismatched if f not in asked]
+        hidden = [f for f in ev.mismatched if f in asked]
+        unverified = [f for f in ev.unverified if f not in asked]
+        fields = ", ".join(ev.fields)
+        if hidden:
+            self.finding(
+                fi,
+                "identity.mismatch-withheld",
+                Severity.INFO,
+                f"{len(hidden)} DICOM file(s) name another patient ({fields}): "
+                f"{_first(hidden)}; withhold: leaves them out of the imaging copy",
+            )
+        if foreign:
+            whole = len(foreign) + len(hidden) + len(asked - set(ev.mismatched)) >= total
             self.finding(
                 fi,
                 "identity.dicom-mismatch",
                 Severity.ERROR,
-                "the DICOM headers name a different patient (name, ID or date of birth) than "
-                "the case: these images may belong to another patient",
-                "check the CD's label; remove the study if it is not the patient's",
+                f"{len(foreign)} of {total} DICOM file(s) name a different patient "
+                f"({fields}): {_first(foreign)}"
+                + (
+                    ": these images may belong to another patient"
+                    if whole
+                    else "; they are left out of the imaging copy, the rest is copied"
+                ),
+                "check the CD's label; remove the files that are not the patient's, or "
+                "leave them out with withhold: {files: [...], reason: ...} on the record",
+                files=None if whole else foreign,
             )
-        elif ev.verdict in ("none", "weak"):
-            self.finding(
-                fi,
+        if unverified:
+            self.unverified(
+                slot,
                 "identity.dicom-unverified",
-                Severity.WARNING,
-                "the DICOM headers do not identify the patient (anonymised or incomplete)",
+                f"{len(unverified)} of {total} DICOM file(s) do not identify the patient "
+                f"(anonymised or incomplete headers): {_first(unverified)}",
                 "confirm with radiology that this study is the patient's",
             )
+        elif total > len(ev.mismatched) + len(asked):
+            if fi.identity_status is None:
+                fi.identity_status = "verified"
+            fi.evidence = ("dicom",)
+
+
+def _first(names: list[str], shown: int = 3) -> str:
+    """A count's first few file names (never more than ``shown``)."""
+    head = ", ".join(names[:shown])
+    return head + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
 def _retry(fn: Any, args: tuple[Any, ...], limits: Limits) -> Any:

@@ -1,10 +1,19 @@
-"""DICOM folders: read headers only (never pixel data) with pydicom and summarise studies."""
+"""DICOM folders: read headers only (never pixel data) with pydicom and summarise studies.
+
+Every DICOM object is read, whatever it holds (images, structured reports, RT structure
+sets, plans and doses, segmentations, presentation states, key object selections), and
+so is a file written without the 128-byte preamble and ``DICM`` prefix -- but only when
+its first bytes are a DICOM element of the file-meta or identifying group, so that a
+random file is never taken for DICOM. Each file's patient (Person Name groups, ID, birth
+date) is kept, for :func:`opinionkit.inspect.identity.dicom_evidence` to judge per file.
+"""
 
 from __future__ import annotations
 
 import os
 import stat
 import warnings
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,6 +26,7 @@ MAX_FILES = 50_000
 DICOMDIR_SOP = "1.2.840.10008.1.3.10"
 
 _TAGS = [
+    "SpecificCharacterSet",
     "PatientName",
     "PatientID",
     "PatientBirthDate",
@@ -50,6 +60,34 @@ class DicomStudy:
     series: dict[str, DicomSeries] = field(default_factory=dict)
     files: list[str] = field(default_factory=list, repr=False)
     """Paths relative to the folder, for copying the study beside the packet."""
+    series_of: dict[str, str] = field(default_factory=dict, repr=False)
+    """File (as in :attr:`files`) -> its series UID."""
+
+    def without(self, withheld: Iterable[str]) -> DicomStudy | None:
+        """The study as copied when ``withheld`` files stay out (None: nothing left)."""
+        out = set(withheld) & set(self.files)
+        if not out:
+            return self
+        kept = [f for f in self.files if f not in out]
+        if not kept:
+            return None
+        series: dict[str, DicomSeries] = {}
+        for f in kept:
+            uid = self.series_of.get(f, "unknown")
+            old = self.series.get(uid) or DicomSeries(uid)
+            s = series.setdefault(uid, DicomSeries(uid, old.modality, old.description))
+            s.images += 1
+        modalities = [m for m in self.modalities if any(s.modality == m for s in series.values())]
+        return DicomStudy(
+            self.study_uid,
+            self.date,
+            modalities or list(self.modalities),
+            self.description,
+            self.accession,
+            series,
+            kept,
+            {f: self.series_of[f] for f in kept if f in self.series_of},
+        )
 
     @property
     def series_count(self) -> int:
@@ -70,6 +108,17 @@ class DuplicateUid:
     """Byte-identical copies (one is enough); else different images claiming one UID."""
 
 
+@dataclass(frozen=True)
+class DicomPatient:
+    """Whom one or more files name: their Person Name's component groups (alphabetic,
+    ideographic, phonetic; each as family, given, middle, prefix, suffix, as pydicom's
+    ``PersonName`` reads them), PatientID and PatientBirthDate."""
+
+    name_groups: tuple[tuple[str, ...], ...] = ()
+    patient_id: str = ""
+    birth_date: str = ""
+
+
 @dataclass
 class DicomFolder:
     files: int = 0
@@ -86,6 +135,8 @@ class DicomFolder:
     unnamed_files: int = 0
     """DICOM files without any patient name, ID or birth date."""
     duplicate_uids: list[DuplicateUid] = field(default_factory=list)
+    patients: dict[DicomPatient, list[str]] = field(default_factory=dict)
+    """Each identity the files carry -> the files (relative paths) that carry it."""
 
 
 def _dicom_date(value: object) -> date | None:
@@ -96,6 +147,54 @@ def _dicom_date(value: object) -> date | None:
         except ValueError:
             return None
     return None
+
+
+_VRS = frozenset(
+    b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL "
+    b"UN UR US UT UV".split()
+)
+
+
+def looks_like_dicom_without_preamble(head: bytes) -> bool:
+    """Whether a file that lacks the preamble starts like a DICOM data set: a little-endian
+    element of group 0002 (file meta), 0008 (identifying) or 0010 (patient), with a valid
+    explicit VR or a plausible implicit length."""
+    if len(head) < 8:
+        return False
+    group = int.from_bytes(head[0:2], "little")
+    element = int.from_bytes(head[2:4], "little")
+    if group not in (0x0002, 0x0008, 0x0010) or element > 0x1000:
+        return False
+    if head[4:6] in _VRS:
+        return True
+    length = int.from_bytes(head[4:8], "little")
+    return length < 0x10000 and length % 2 == 0
+
+
+def _person_name_groups(value: object) -> tuple[tuple[str, ...], ...]:
+    """A Person Name's groups, each split into its components by pydicom's PersonName."""
+    from pydicom.valuerep import PersonName
+
+    if value is None:
+        return ()
+    if not isinstance(value, PersonName):
+        value = PersonName(str(value))
+    out = []
+    for group in value.components:
+        part = PersonName(group)  # one group: its alphabetic form is that group
+        out.append(
+            tuple(
+                str(c or "").strip()
+                for c in (
+                    part.family_name,
+                    part.given_name,
+                    part.middle_name,
+                    part.name_prefix,
+                    part.name_suffix,
+                )
+            )
+        )
+    return tuple(out)
 
 
 def _walk(folder: Path) -> list[tuple[Path, str]]:
@@ -132,13 +231,29 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
             result.truncated = True
             break
         result.files += 1
-        if st.st_size < 132:
+        if st.st_size < 16:
+            result.non_dicom.append(rel)
+            continue
+        try:
+            with open(full, "rb") as fh:
+                head = fh.read(132)
+        except OSError:
+            result.unreadable.append(rel)
+            continue
+        force = head[128:132] != b"DICM"
+        if force and not looks_like_dicom_without_preamble(head):
             result.non_dicom.append(rel)
             continue
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(full, stop_before_pixels=True, specific_tags=_TAGS)
+                ds = pydicom.dcmread(
+                    full, stop_before_pixels=True, specific_tags=_TAGS, force=force
+                )
+            if force and not any(
+                str(ds.get(t, "") or "").strip() for t in ("SOPClassUID", "StudyInstanceUID")
+            ):
+                raise InvalidDicomError("no identifying elements")
         except InvalidDicomError:
             result.non_dicom.append(rel)
             continue
@@ -153,9 +268,11 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
             continue
         result.dicom_files += 1
         try:
-            name = str(ds.get("PatientName", "") or "").strip()
+            raw_name = ds.get("PatientName", None)
+            name = str(raw_name or "").strip()
             pid = str(ds.get("PatientID", "") or "").strip()
             dob = str(ds.get("PatientBirthDate", "") or "").strip()
+            who = DicomPatient(_person_name_groups(raw_name), pid, dob)
             if name:
                 result.patient_names.add(name)
             if pid:
@@ -186,6 +303,8 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
             )
             series.images += 1
             study.files.append(rel)
+            study.series_of[rel] = series_uid
+            result.patients.setdefault(who, []).append(rel)
             sop_uid = str(ds.get("SOPInstanceUID", "") or "").strip()
             if sop_uid:
                 by_uid.setdefault(sop_uid, []).append(rel)
