@@ -54,6 +54,7 @@ __all__ = [
     "face_for",
     "face_for_language",
     "font_dirs",
+    "script_face",
     "stack",
     "typst_fonts",
     "undrawable",
@@ -131,7 +132,7 @@ def _is_hangul(code: int) -> bool:
     )
 
 
-def _script_face(text: str) -> Face | None:
+def script_face(text: str) -> Face | None:
     """JP for a text with kana, KR for one with hangul (the first met wins), else None."""
     for ch in text:
         code = ord(ch)
@@ -146,7 +147,7 @@ def _script_face(text: str) -> Face | None:
 
 def face_for(text: str, default: Face = DEFAULT_FACE) -> Face:
     """The face for ``text``: by its script, else ``default`` (the case's face)."""
-    return _script_face(text) or default
+    return script_face(text) or default
 
 
 _SEPARATORS = re.compile(r"[\s_]+")
@@ -228,7 +229,7 @@ def case_face(case: Any) -> Face:
     patient = case.patient
     names = [patient.name, patient.preferred_name, *(getattr(patient, "other_names", None) or [])]
     for name in names:
-        if isinstance(name, str) and (face := _script_face(name)):
+        if isinstance(name, str) and (face := script_face(name)):
             return face
     if face := face_for_language(patient.preferred_language):
         return face
