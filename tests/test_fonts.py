@@ -353,3 +353,10 @@ def test_undrawable_finds_exactly_the_texts_with_a_box() -> None:
     texts = ["Jane Doe", "王小明", f"A{TANGUT}", "", "x\u200by", f"{DNA}", "Zoë", "ไทย", "a\nb"]
     assert fonts.undrawable(texts) == [2, 5, 7]
     assert fonts.undrawable(["Jane Doe", "Ada Lovelace"]) == []  # ASCII: nothing laid out
+
+
+def test_the_glyph_check_takes_the_longest_values() -> None:
+    # (𠀋, a 4-byte character Noto Sans CJK has.) One run of text over 64 KiB panics Typst's PDF writer: the check lays out each
+    # distinct character, never a whole value.
+    texts = ["\U0002000b" * 20000, "é" * 20000 + TANGUT, "王" * 20000]
+    assert fonts.undrawable(texts) == [1]
