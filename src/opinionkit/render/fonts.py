@@ -21,10 +21,10 @@ Serif, and a character it lacks from the first font that has it. :func:`compiler
 Typst compiler that sees exactly these fonts.
 
 Typst draws a character no font has as an empty box and says nothing.
-:func:`undrawable` finds such characters by asking Typst itself: it lays out each text
-with the shipped fonts and looks for glyph 0 (``.notdef``, the box) in the PDF. That is
-exact for every shipped font, including those inside Typst's binary, which no cmap reader
-could open.
+:func:`undrawable` finds such characters by asking Typst itself: it lays out each distinct
+character with the shipped fonts and looks for glyph 0 (``.notdef``, the box) in the PDF.
+That covers every shipped font, including those inside Typst's binary, which no cmap
+reader (fontTools) could open, and it follows Typst's own fallback rules.
 """
 
 from __future__ import annotations
