@@ -362,3 +362,17 @@ def test_the_glyph_check_takes_the_longest_values() -> None:
     # distinct character, never a whole value.
     texts = ["\U0002000b" * 20000, "é" * 20000 + TANGUT, "王" * 20000]
     assert fonts.undrawable(texts) == [1]
+
+
+def test_the_bytes_do_not_depend_on_where_the_font_is_installed(tmp_path: Path) -> None:
+    (folder,) = fonts.font_dirs()
+    elsewhere = tmp_path / "another" / "site-packages" / "noto"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(folder / fonts.CJK_FILE, elsewhere / fonts.CJK_FILE)
+    source = f"#set text(font: {fonts.typst_fonts(fonts.stack(Face.JP))})\n王小明 山田たろう 홍길동"
+    here = fonts.compiler().compile(input=source.encode(), format="pdf", timestamp=0)
+    there = typst.Compiler(font_paths=[str(elsewhere)], ignore_system_fonts=True).compile(
+        input=source.encode(), format="pdf", timestamp=0
+    )
+    assert here == there
+    assert_prints_in(here, 0, "山田たろう", "jp")
