@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -161,12 +162,21 @@ def _coverage(value: Any) -> Any:
     return value
 
 
+CoverageAnswer = Annotated[Coverage, BeforeValidator(_coverage)]
+
+
 class Insurance(Model):
     payer: Short
     plan: Short | None = None
     member_id: Identifier | None = None
     group_id: Identifier | None = None
-    second_opinion_covered: Annotated[Coverage, BeforeValidator(_coverage)] = Coverage.UNKNOWN
+    second_opinion_covered: CoverageAnswer = Coverage.UNKNOWN
+    in_person_covered: CoverageAnswer | None = Field(
+        default=None, description="Whether an in-person second opinion is covered."
+    )
+    remote_covered: CoverageAnswer | None = Field(
+        default=None, description="Whether a remote (records or video) opinion is covered."
+    )
     authorization_number: Identifier | None = None
 
 
@@ -183,6 +193,9 @@ class Reason(str, Enum):
 
 class Request(Model):
     reasons: list[Reason] = Field(default_factory=list)
+    other_reason: Text | None = Field(
+        default=None, description="The reason in words, when reasons lists other."
+    )
     primary_question: Text | None = Field(
         default=None, description="The one specific question for the reviewers."
     )
@@ -301,9 +314,23 @@ class Treatment(Model):
     surgery: list[Surgery] = Field(default_factory=list)
 
 
+_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def _quantity(value: Any) -> Any:
+    # `dose: 2,400,000` (digits grouped by commas) is the number it reads as; the loader
+    # hands over the text as typed, so 0.000075 stays exactly 0.000075 (a Decimal).
+    if isinstance(value, str) and _GROUPED.match(value.strip()):
+        return value.strip().replace(",", "")
+    return value
+
+
+Quantity = Annotated[Decimal, BeforeValidator(_quantity), Field(gt=0, allow_inf_nan=False)]
+
+
 class Medication(Model):
     name: Short
-    dose: float | None = Field(default=None, gt=0)
+    dose: Quantity | None = None
     unit: Short | None = None
     route: Short | None = None
     frequency: Short | None = None
@@ -526,6 +553,19 @@ class Case(Model):
     def age_on(self, day: date) -> int:
         b = self.patient.date_of_birth
         return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+    def signing_guardian(self) -> Guardian | None:
+        """The guardian who signs: the one ``sender.name`` names (None when it names no
+        listed guardian), else the first with legal authority, else the first listed."""
+        if not self.guardians:
+            return None
+        if self.sender.name:
+            wanted = " ".join(self.sender.name.casefold().split())
+            return next(
+                (g for g in self.guardians if " ".join(g.name.casefold().split()) == wanted),
+                None,
+            )
+        return next((g for g in self.guardians if g.legal_authority), self.guardians[0])
 
     @property
     def medication_list(self) -> list[Medication]:

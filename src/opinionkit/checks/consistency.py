@@ -7,7 +7,7 @@ from datetime import date
 
 from opinionkit.findings import Finding, Severity
 from opinionkit.loading import LoadedCase
-from opinionkit.models import Case, RecordKind, RecordStatus
+from opinionkit.models import Case, Reason, RecordKind, RecordStatus, SignerRole
 from opinionkit.profiles import Profile
 
 KeyPath = tuple[str | int, ...]
@@ -166,6 +166,7 @@ def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iter
             )
 
     yield from _imaging_pairs(loaded, case)
+    yield from _request_and_sender(loaded, case)
 
     # Record ids must be unique, and a study's report must name an imaging report.
     ids: dict[str, int] = {}
@@ -199,6 +200,46 @@ def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iter
                     "set id: on the imaging report and use the same value here",
                     **where(("records", i, "report")),
                 )
+
+
+def _request_and_sender(loaded: LoadedCase, case: Case) -> Iterator[Finding]:
+    """The reason 'other' needs its words; a guardian who signs must be one listed."""
+    req = case.request
+    if Reason.OTHER in req.reasons and not req.other_reason:
+        yield Finding(
+            "request.other-reason-missing",
+            Severity.WARNING,
+            "reasons lists other, but no other_reason says what it is",
+            "write the reason in a sentence under request.other_reason",
+            **loaded.where(("request", "reasons", req.reasons.index(Reason.OTHER))),
+        )
+    elif req.other_reason and Reason.OTHER not in req.reasons:
+        yield Finding(
+            "request.other-reason-unlisted",
+            Severity.INFO,
+            "other_reason is given but reasons does not list other; it is printed anyway",
+            "add other to request.reasons",
+            **loaded.where(("request", "other_reason")),
+        )
+    sender = case.sender
+    if sender.role is SignerRole.GUARDIAN:
+        if not case.guardians:
+            yield Finding(
+                "sender.no-guardian",
+                Severity.WARNING,
+                "sender.role is guardian, but no guardian is listed; the patient signs",
+                "add the guardian under guardians:, or set sender.role: patient",
+                **loaded.where(("sender", "role")),
+            )
+        elif sender.name and case.signing_guardian() is None:
+            yield Finding(
+                "sender.not-a-guardian",
+                Severity.WARNING,
+                "sender.name names none of the listed guardians, so the letter gives no "
+                "relationship or contact details for the signer",
+                "write the name exactly as under guardians:, or add that guardian",
+                **loaded.where(("sender", "name")),
+            )
 
 
 def _imaging_pairs(loaded: LoadedCase, case: Case) -> Iterator[Finding]:
