@@ -128,6 +128,32 @@ class ReviewType(str, Enum):
     IN_PERSON = "in-person"
 
 
+_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def _quantity(value: Any) -> Any:
+    # `dose: 2,400,000` (digits grouped by commas) is the number it reads as; the loader
+    # hands over the text as typed, so 0.000075 stays exactly 0.000075 (a Decimal).
+    if isinstance(value, str) and _GROUPED.match(value.strip()):
+        return value.strip().replace(",", "")
+    return value
+
+
+Quantity = Annotated[Decimal, BeforeValidator(_quantity), Field(gt=0, allow_inf_nan=False)]
+
+
+class Fee(Model):
+    amount: Quantity
+    currency: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
+    ] = Field(description="ISO 4217 code, e.g. USD, EUR.")
+
+
+class VideoConsultation(Model):
+    requested: bool = False
+    fee: Fee | None = None
+
+
 class Recipient(Model):
     name: Short | None = Field(
         default=None, description="Doctor or programme asked for the opinion."
@@ -138,6 +164,14 @@ class Recipient(Model):
     fax: Short | None = None
     email: Short | None = None
     review_type: ReviewType = ReviewType.RECORDS_ONLY
+    fee: Fee | None = Field(default=None, description="What the programme charges for the review.")
+    turnaround_business_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="Business days from the packet's arrival to the opinion.",
+    )
+    video_consultation: VideoConsultation | None = None
 
     @model_validator(mode="after")
     def _someone(self) -> Recipient:
@@ -314,20 +348,6 @@ class Treatment(Model):
     surgery: list[Surgery] = Field(default_factory=list)
 
 
-_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
-
-
-def _quantity(value: Any) -> Any:
-    # `dose: 2,400,000` (digits grouped by commas) is the number it reads as; the loader
-    # hands over the text as typed, so 0.000075 stays exactly 0.000075 (a Decimal).
-    if isinstance(value, str) and _GROUPED.match(value.strip()):
-        return value.strip().replace(",", "")
-    return value
-
-
-Quantity = Annotated[Decimal, BeforeValidator(_quantity), Field(gt=0, allow_inf_nan=False)]
-
-
 class Medication(Model):
     name: Short
     dose: Quantity | None = None
@@ -375,6 +395,7 @@ class RecordKind(str, Enum):
     DISCHARGE_SUMMARY = "discharge-summary"
     RELEASE_AUTHORIZATION = "release-authorization"
     INSURANCE_CARD = "insurance-card"
+    SECOND_OPINION_REPORT = "second-opinion-report"
     OTHER = "other"
 
     @property
@@ -400,6 +421,7 @@ _KIND_TITLES = {
     RecordKind.DISCHARGE_SUMMARY: "Discharge summaries",
     RecordKind.RELEASE_AUTHORIZATION: "Release authorisation",
     RecordKind.INSURANCE_CARD: "Insurance",
+    RecordKind.SECOND_OPINION_REPORT: "Second-opinion reports",
     RecordKind.OTHER: "Other records",
 }
 
@@ -503,6 +525,88 @@ class Sender(Model):
     )
 
 
+# --- the opinion received -----------------------------------------------------------------
+
+
+class Agreement(str, Enum):
+    YES = "yes"
+    NO = "no"
+    PARTLY = "partly"
+
+
+def _agreement(value: Any) -> Any:
+    # `agrees_with_plan: yes` arrives as text; true/false and "partially" are accepted too.
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        v = value.strip().lower()
+        return {"true": "yes", "false": "no", "partial": "partly", "partially": "partly"}.get(v, v)
+    return value
+
+
+AgreementAnswer = Annotated[Agreement, BeforeValidator(_agreement)]
+
+
+class OpinionReviewType(str, Enum):
+    WRITTEN = "written"
+    VIDEO = "video"
+    IN_PERSON = "in-person"
+
+
+class Trial(Model):
+    id: Identifier | None = Field(default=None, description="Registry id, e.g. NCT01234567.")
+    title: Short | None = None
+    where: Short | None = Field(default=None, description="Where the trial enrols.")
+
+    @model_validator(mode="after")
+    def _named(self) -> Trial:
+        if self.id is None and self.title is None:
+            raise ValueError("give the trial's id or title")
+        return self
+
+
+class Opinion(Model):
+    """A second opinion received (PRODUCT.md section 9)."""
+
+    doctor: Short | None = None
+    institution: Short | None = None
+    received: IsoDate | None = Field(default=None, description="Date the opinion arrived.")
+    review_type: OpinionReviewType = OpinionReviewType.WRITTEN
+    report: Identifier | None = Field(
+        default=None, description="The id of the second-opinion-report record (the written review)."
+    )
+    diagnosis: Text | None = Field(
+        default=None, description="The diagnosis as the reviewer sees it."
+    )
+    stage: Stage | Short | None = Field(
+        default=None, description="The stage as the reviewer sees it."
+    )
+    agrees_with_diagnosis: AgreementAnswer | None = None
+    agrees_with_plan: AgreementAnswer | None = None
+    recommended_plan: Text | None = None
+    rationale: Text | None = None
+    pathology_review: Text | None = Field(
+        default=None, description="What the re-review of the slides found."
+    )
+    imaging_review: Text | None = Field(
+        default=None, description="What the re-read of the imaging found."
+    )
+    trials: list[Trial] = Field(default_factory=list)
+    answer: Text | None = Field(default=None, description="The answer to the primary question.")
+    follow_up: Text | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> Opinion:
+        if self.doctor is None and self.institution is None:
+            raise ValueError("give the reviewing doctor or institution")
+        return self
+
+    @property
+    def by(self) -> str:
+        """ "Dr. X, Institution", or whichever of them is given."""
+        return ", ".join(x for x in (self.doctor, self.institution) if x)
+
+
 # --- the case -----------------------------------------------------------------------------
 
 MedicationList = Annotated[list[Medication] | Literal["none"], BeforeValidator(_none_or_list)]
@@ -536,8 +640,12 @@ class Case(Model):
     records: list[Record] = Field(default_factory=list)
     physical_materials: list[PhysicalMaterial] = Field(default_factory=list)
     sender: Sender = Field(default_factory=Sender)
+    sent: IsoDate | None = Field(
+        default=None, description="Date the packet went to the recipient (starts the clock)."
+    )
+    opinions: list[Opinion] = Field(default_factory=list, description="Second opinions received.")
 
-    @field_validator("records", "guardians", "physical_materials", mode="before")
+    @field_validator("records", "guardians", "physical_materials", "opinions", mode="before")
     @classmethod
     def _empty_list(cls, v: Any) -> Any:
         # `records:` with only commented examples under it (as `opinionkit init` writes)

@@ -47,6 +47,7 @@ WANTED_TEXT = {
     RecordKind.DISCHARGE_SUMMARY: "discharge summaries",
     RecordKind.RELEASE_AUTHORIZATION: "a signed release authorisation",
     RecordKind.INSURANCE_CARD: "a copy of the insurance card",
+    RecordKind.SECOND_OPINION_REPORT: "the written second-opinion report",
     RecordKind.OTHER: "other records",
 }
 SLIDES_TEXT = "pathology slides and paraffin tissue blocks (or digital slides)"

@@ -50,6 +50,11 @@ def _dates(case: Case) -> Iterator[tuple[KeyPath, date]]:
             yield ("physical_materials", i, "shipped"), pm.shipped
     if case.prepared:
         yield ("prepared",), case.prepared
+    if case.sent:
+        yield ("sent",), case.sent
+    for i, op in enumerate(case.opinions):
+        if op.received:
+            yield ("opinions", i, "received"), op.received
 
 
 def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iterator[Finding]:
@@ -297,6 +302,8 @@ _NAMES = {
     "end": "an end date",
     "shipped": "a shipping date",
     "prepared": "the prepared date",
+    "sent": "the sent date",
+    "received": "an opinion's received date",
 }
 
 
