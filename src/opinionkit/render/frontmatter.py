@@ -284,6 +284,12 @@ def _timeline(case: Case) -> list[tuple[date, str]]:
     return sorted(events, key=lambda e: e[0])
 
 
+def sender_details(case: Case) -> dict[str, Any]:
+    """Who signs the letters, with their contact details (``case.sender``): name, role,
+    kind (patient, guardian, referring-doctor), phone, email, address, facility, fax."""
+    return _sender(case)
+
+
 def _sender(case: Case) -> dict[str, Any]:
     """Who signs the letter, with their contact details (``case.sender``)."""
     base: dict[str, Any] = dict.fromkeys(
