@@ -398,6 +398,12 @@ class CompareResult:
     ``files``."""
 
 
+def default_out(case_file: Path, case_id: str) -> Path:
+    """``<case_id>-after-opinion`` beside the case file: where ``status`` looks to see that
+    a case was compared."""
+    return case_file.parent / f"{case_id}-after-opinion"
+
+
 def _inputs(usable: UsableCase) -> list[Path]:
     found = [usable.path, usable.path.parent]
     for rec in usable.case.records:
@@ -411,7 +417,7 @@ def compare_case(path: Path | str, options: CompareOptions | None = None) -> Com
     write its ``<case_id>-after-opinion`` folder."""
     options = options or CompareOptions()
     usable = check_case(path, replace(options.check, files=False)).usable()
-    out = options.out or Path.cwd() / f"{usable.case.case_id}-after-opinion"
+    out = options.out or default_out(usable.path, usable.case.case_id)
     return write_comparison(
         usable, out, force=options.force, when=options.when, templates_dir=options.templates
     )

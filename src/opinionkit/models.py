@@ -460,6 +460,9 @@ class Record(Model):
     )
     modality: Short | None = None
     status: RecordStatus = RecordStatus.RECEIVED
+    requested: IsoDate | None = Field(
+        default=None, description="Date the record was asked for (status: requested)."
+    )
 
     @field_validator("password_env")
     @classmethod

@@ -93,7 +93,8 @@ class RequestOptions:
 @dataclass(frozen=True)
 class CompareOptions:
     out: Path | None = None
-    """Output folder (default: ``<case_id>-after-opinion`` in the current folder)."""
+    """Output folder (default: ``<case_id>-after-opinion`` beside the case file, where
+    ``status`` sees it)."""
     force: bool = False
     """Replace an earlier output of opinionkit's at ``out`` (never anything else)."""
     templates: Path | None = None

@@ -45,6 +45,8 @@ def _dates(case: Case) -> Iterator[tuple[KeyPath, date]]:
     for i, rec in enumerate(case.records):
         if rec.date:
             yield ("records", i, "date"), rec.date
+        if rec.requested:
+            yield ("records", i, "requested"), rec.requested
     for i, pm in enumerate(case.physical_materials):
         if pm.shipped:
             yield ("physical_materials", i, "shipped"), pm.shipped
@@ -312,7 +314,7 @@ def _name(key: KeyPath) -> str:
     if key[0] == "diagnosis" and key[-1] == "date" and len(key) == 2:
         return "the date of diagnosis"
     if key[0] == "records":
-        return "a record's date"
+        return "a record's requested date" if last == "requested" else "a record's date"
     if key[0] == "treatment" and key[1] == "surgery":
         return "a surgery date"
     return _NAMES.get(str(last), "a date")
