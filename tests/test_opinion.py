@@ -421,3 +421,40 @@ def test_status_for_scripts(office: Path) -> None:
 def test_status_of_a_missing_path_is_an_input_error(tmp_path: Path) -> None:
     run = CliRunner().invoke(app, ["status", str(tmp_path / "nowhere")])
     assert run.exit_code == ExitCode.INPUT
+
+
+SECOND = """  - institution: Harbour Valley Cancer Centre
+    received: 2026-12-03
+    review_type: video
+    stage: stage IIIA
+    agrees_with_diagnosis: yes
+    agrees_with_plan: no
+    pathology_review: Not re-reviewed.
+    recommended_plan: Induction chemotherapy with osimertinib, then lobectomy if downstaged.
+    answer: Surgery after induction may be an option.
+"""
+
+
+def test_two_opinions_each_get_a_column(tmp_path: Path) -> None:
+    path = variant(tmp_path, ("opinions:\n", "opinions:\n" + SECOND))
+    case = check_case(path, FAST).usable().case
+    c = build_comparison(case)
+    assert [o.label for o in c.opinions] == ["Second opinion 1", "Second opinion 2"]
+    stage = next(r for r in c.rows if r.key == "stage")
+    assert stage.differs == [False, True]  # "stage IIIA" is the treating team's group
+    plan = next(r for r in c.rows if r.key == "plan")
+    assert plan.differs == [True, True]
+    assert any(
+        "Harbour Valley Cancer Centre recommends a different plan" in d for d in c.differences
+    )
+    out = tmp_path / "after"
+    compare_case(path, CompareOptions(out=out, when=TODAY, check=FAST))
+    page = PdfReader(out / "LUNG-003-comparison.pdf").pages[0]
+    assert page.mediabox.width > page.mediabox.height  # landscape for three columns
+    text = _pdf_text(out / "LUNG-003-comparison.pdf")
+    assert "Second opinion 1" in text and "Second opinion 2" in text
+    letter = (out / "LUNG-003-letter-to-oncologist.txt").read_text()
+    assert "2 second opinions" in letter
+    assert (
+        "Harbour Valley Cancer Centre and Dr. Elena Marsh, Meridian University Hospital" in letter
+    )

@@ -171,3 +171,19 @@ def test_init_writes_no_real_looking_values(tmp_path: Path) -> None:
         placeholder_keys = {f.key for f in result.findings if f.code == "value.placeholder"}
         assert "medications[0].name" in placeholder_keys
         assert "allergies[0]" in placeholder_keys
+
+
+def test_a_requested_video_consultation_is_asked_for_in_the_letter() -> None:
+    c = make(
+        recipient={
+            "name": "Dr. Rhea Reviewer",
+            "fee": {"amount": "1800", "currency": "usd"},
+            "turnaround_business_days": 7,
+            "video_consultation": {"requested": True, "fee": {"amount": 2500, "currency": "USD"}},
+        }
+    )
+    assert c.recipient is not None and c.recipient.fee is not None
+    assert c.recipient.fee.currency == "USD"
+    text = flat(render_letter_text(inp(c)))
+    assert "also like a video consultation with the reviewing doctor (fee USD 2,500)" in text
+    assert "video consultation" in letter_pdf_text(c)
