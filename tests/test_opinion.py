@@ -458,3 +458,13 @@ def test_two_opinions_each_get_a_column(tmp_path: Path) -> None:
     assert (
         "Harbour Valley Cancer Centre and Dr. Elena Marsh, Meridian University Hospital" in letter
     )
+
+
+def test_the_due_date_is_noted_until_it_passes(tmp_path: Path) -> None:
+    text = EXAMPLE.read_text()
+    path = tmp_path / "case.yaml"
+    path.write_text(text[: text.index("opinions:")])
+    found = check_case(path, CheckOptions(today=date(2026, 12, 1), files=False)).findings
+    due = [f for f in found if f.code == "opinion.due"]
+    assert len(due) == 1 and "2026-12-04" in due[0].message
+    assert "opinion.due" not in codes(path, date(2026, 12, 7))

@@ -230,7 +230,8 @@ def _outstanding(loaded: LoadedCase) -> list[Finding]:
             Severity.INFO,
             "requested, not received yet",
             "when it arrives, add its file and remove status: requested "
-            "(opinionkit request writes the letters)",
+            "(opinionkit request writes the letters; requested: YYYY-MM-DD lets "
+            "opinionkit status show how long it has waited)",
             **loaded.where(("records", i, "status")),
         )
         for i, rec in enumerate(case.records)

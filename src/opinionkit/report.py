@@ -329,6 +329,12 @@ class BundleText(BundleReporter):
                     Text("    incomplete: ", style="yellow")
                     + Text(f"{len(res.missing)} problem(s) listed in the cover letter")
                 )
+            loaded = res.case.loaded
+            if loaded is not None and loaded.case is not None and loaded.case.sent is None:
+                self.out.print(
+                    "    next: when the packet goes out, write sent: YYYY-MM-DD in the case "
+                    "file (opinionkit status then counts the days to the opinion)"
+                )
             return
         assert error is not None
         text = error.message if str(path) in error.message else f"{path}: {error.message}"

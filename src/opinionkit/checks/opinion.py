@@ -36,6 +36,15 @@ def check_opinions(loaded: LoadedCase, today: date) -> Iterator[Finding]:
             **where(("sent",)),
         )
     due = due_date(case)
+    if due is not None and not case.opinions and today <= due:
+        yield Finding(
+            "opinion.due",
+            Severity.INFO,
+            f"the opinion is due on {due.isoformat()} "
+            "(sent: plus the recipient's turnaround_business_days)",
+            "when it arrives, record it under opinions: and run opinionkit compare",
+            **where(("sent",)),
+        )
     if due is not None and not case.opinions and today > due:
         late = (today - due).days
         yield Finding(
