@@ -468,3 +468,39 @@ def test_the_due_date_is_noted_until_it_passes(tmp_path: Path) -> None:
     due = [f for f in found if f.code == "opinion.due"]
     assert len(due) == 1 and "2026-12-04" in due[0].message
     assert "opinion.due" not in codes(path, date(2026, 12, 7))
+
+
+def test_status_and_compare_in_a_real_process(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    status = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "opinionkit",
+            "status",
+            str(EXAMPLE.parent),
+            "-f",
+            "csv",
+            "--today",
+            "2026-12-03",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert status.returncode == 0, status.stderr
+    (row,) = list(csv.DictReader(io.StringIO(status.stdout)))
+    assert row["case_id"] == "LUNG-003" and row["due"] == "2026-12-04"
+    out = tmp_path / "after"
+    compare = subprocess.run(
+        [sys.executable, "-m", "opinionkit", "compare", str(EXAMPLE), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert compare.returncode == 0, compare.stderr
+    assert (out / INVENTORY).is_file() and "difference(s) marked" in compare.stdout

@@ -174,6 +174,13 @@ def _stage_label(stage: Stage | str | None) -> str | None:
     return stage if isinstance(stage, str) else (stage_text(stage) or None)
 
 
+def _short_stage(stage: Stage | str | None) -> str | None:
+    """The stage without its system, for a question: "IIIA (cT2b N2 M0)"."""
+    if isinstance(stage, Stage):
+        return stage_text(stage.model_copy(update={"system": None, "edition": None})) or None
+    return stage
+
+
 def _trial_text(op: Opinion) -> list[str]:
     out = []
     for t in op.trials:
@@ -337,10 +344,12 @@ def _questions(case: Case, rows: list[Row]) -> list[str]:
     )
     read = []
     stage = by_key["stage"]
+    treating_stage = _short_stage(case.diagnosis.stage)
     for i, op in enumerate(case.opinions):
         if stage.differs[i]:
             read.append(
-                f"the stage ({stage.treating or 'not given'} here; {stage.opinions[i]} for {names[i]})"
+                f"the stage ({treating_stage or 'not given'} for {oncologist}'s team; "
+                f"{_short_stage(op.stage)} for {names[i]})"
             )
         if op.imaging_review and (stage.differs[i] or _disagrees(op.agrees_with_plan)):
             read.append(f"the imaging, which {names[i]} re-read: {op.imaging_review}")
@@ -356,7 +365,7 @@ def _questions(case: Case, rows: list[Row]) -> list[str]:
     qs.append(
         "What have you recommended to other patients in the same situation"
         + (f" — {case.diagnosis.cancer_type}" if case.diagnosis.cancer_type else "")
-        + (f", stage {stage.treating}" if stage.treating else "")
+        + (f", stage {treating_stage}" if treating_stage else "")
         + (f", with {biomarkers}" if biomarkers else "")
         + "?"
     )
