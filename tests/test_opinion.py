@@ -234,7 +234,7 @@ def test_compare_writes_its_folder_safely(tmp_path: Path) -> None:
     assert "Dear Dr. Priya Raman" in letter
     assert "make an appointment" in letter and "review the case together" in letter
     doc = json.loads((out / "comparison.json").read_text())
-    assert doc["schema"] == "opinionkit.compare/1"
+    assert doc["schema"] == "opinionkit.compare/1" and doc["verdict"] == "differs"
     assert [r["key"] for r in doc["rows"] if any(r["differs"])] == ["stage", "plan", "trials"]
     text = (out / "LUNG-003-comparison.txt").read_text()
     assert "STAGE  [DIFFERS]" in text and "QUESTIONS FOR BOTH DOCTORS" in text
@@ -504,3 +504,29 @@ def test_status_and_compare_in_a_real_process(tmp_path: Path) -> None:
     )
     assert compare.returncode == 0, compare.stderr
     assert (out / INVENTORY).is_file() and "difference(s) marked" in compare.stdout
+
+
+def test_a_bare_opinion_still_compares(tmp_path: Path) -> None:
+    """Only the reviewer's name: every document is still written, nothing is invented."""
+    case_file = tmp_path / "case.yaml"
+    case_file.write_text(
+        "schema_version: 1\ncase_id: BARE-1\n"
+        "patient: {name: Ada Example, date_of_birth: 1970-01-01}\n"
+        "guardians: [{name: Grace Example, relationship: daughter}]\n"
+        "care_team: {treating_oncologist: {name: Dr. A}}\n"
+        "diagnosis: {cancer_type: Sarcoma}\n"
+        "sender: {role: guardian}\n"
+        "opinions: [{institution: Example Centre}]\n"
+    )
+    out = tmp_path / "after"
+    result = compare_case(case_file, CompareOptions(out=out, when=TODAY, check=FAST))
+    c = result.comparison
+    assert not any(r.any_differs for r in c.rows) and c.differences == []
+    assert c.verdict == "unstated"  # silence is not agreement
+    assert [r.key for r in c.rows] == ["diagnosis", "stage", "plan", "rationale", "trials"]
+    letter = (out / "BARE-1-letter-to-oncologist.txt").read_text()
+    assert "It does not say whether it agrees with the current plan" in letter
+    assert "We have received the second opinion from Example Centre" in letter
+    assert "Grace Example (daughter of the patient)" in letter
+    assert "None" not in letter and "None" not in (out / "BARE-1-comparison.txt").read_text()
+    assert len(PdfReader(out / "BARE-1-comparison.pdf").pages) >= 1

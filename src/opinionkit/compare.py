@@ -107,6 +107,10 @@ class Comparison:
     """Plain sentences: where the opinions differ from the treating team."""
     questions: list[str]
     """The questions for both doctors, filled in with this case's specifics."""
+    verdict: str = "unstated"
+    """``differs`` (some row differs), ``agrees`` (nothing differs and every opinion says
+    it agrees with both the diagnosis and the plan) or ``unstated`` (nothing differs, but
+    an opinion does not say whether it agrees)."""
 
     def to_dict(self) -> dict[str, Any]:
         def side(s: Side) -> dict[str, Any]:
@@ -132,6 +136,7 @@ class Comparison:
             ],
             "differences": self.differences,
             "questions": self.questions,
+            "verdict": self.verdict,
         }
 
 
@@ -283,6 +288,15 @@ def build_comparison(case: Case) -> Comparison:
             )
         )
     differences = _differences(case, rows)
+    if any(r.any_differs for r in rows):
+        verdict = "differs"
+    elif all(
+        op.agrees_with_plan is Agreement.YES and op.agrees_with_diagnosis is Agreement.YES
+        for op in ops
+    ):
+        verdict = "agrees"
+    else:
+        verdict = "unstated"
     return Comparison(
         case.case_id,
         case.request.primary_question,
@@ -291,6 +305,7 @@ def build_comparison(case: Case) -> Comparison:
         rows,
         differences,
         _questions(case, rows),
+        verdict,
     )
 
 
@@ -443,6 +458,7 @@ def write_comparison(
     case = usable.case
     comparison = build_comparison(case)
     day = when or date.today()
+    sender = sender_details(case)
     ctx = {
         "case": case,
         "case_id": case.case_id,
@@ -456,9 +472,10 @@ def write_comparison(
         "questions": comparison.questions,
         "question": comparison.question,
         "oncologist": case.care_team.treating_oncologist,
-        "sender": sender_details(case),
+        "sender": sender,
+        "we": "I" if sender["kind"] == "patient" else "we",
         "age": case.age_on(day),
-        "any_differs": any(r.any_differs for r in comparison.rows),
+        "verdict": comparison.verdict,
     }
     stem = case.case_id
     try:
