@@ -75,7 +75,19 @@ def test_opinion_values_people_type() -> None:
     with pytest.raises(ValidationError):
         Opinion.model_validate({"doctor": "Dr. A", "trials": [{"where": "X"}]})  # no id/title
     with pytest.raises(ValidationError):
-        Opinion.model_validate({"doctor": "Dr. A", "review_type": "records-only"})
+        Opinion.model_validate({"doctor": "Dr. A", "review_type": "phone"})
+    typed = Opinion.model_validate(
+        {
+            "doctor": "Dr. A",
+            "review_type": "records-only",
+            "trials": ["NCT01234567", "A phase 2 trial of something"],
+        }
+    )
+    assert typed.review_type.value == "written"
+    assert [(t.id, t.title) for t in typed.trials] == [
+        ("NCT01234567", None),
+        (None, "A phase 2 trial of something"),
+    ]
 
 
 def test_recipient_terms_are_read() -> None:

@@ -556,6 +556,25 @@ class OpinionReviewType(str, Enum):
     IN_PERSON = "in-person"
 
 
+def _opinion_review_type(value: Any) -> Any:
+    # The recipient's words for the same thing: a records-only review comes back written.
+    if isinstance(value, str):
+        v = " ".join(value.strip().lower().replace("-", " ").split())
+        return {"records only": "written", "in person": "in-person"}.get(v, v)
+    return value
+
+
+_TRIAL_ID = re.compile(r"^[A-Z]{2,}[A-Z0-9-]*\d{4,}$")
+
+
+def _trial_item(value: Any) -> Any:
+    # `trials: [NCT01234567]` or `[a trial's title]`: a registry id, else a title.
+    if isinstance(value, str):
+        text = value.strip()
+        return {"id": text} if _TRIAL_ID.match(text) else {"title": text}
+    return value
+
+
 class Trial(Model):
     id: Identifier | None = Field(default=None, description="Registry id, e.g. NCT01234567.")
     title: Short | None = None
@@ -574,7 +593,9 @@ class Opinion(Model):
     doctor: Short | None = None
     institution: Short | None = None
     received: IsoDate | None = Field(default=None, description="Date the opinion arrived.")
-    review_type: OpinionReviewType = OpinionReviewType.WRITTEN
+    review_type: Annotated[OpinionReviewType, BeforeValidator(_opinion_review_type)] = (
+        OpinionReviewType.WRITTEN
+    )
     report: Identifier | None = Field(
         default=None, description="The id of the second-opinion-report record (the written review)."
     )
@@ -594,7 +615,7 @@ class Opinion(Model):
     imaging_review: Text | None = Field(
         default=None, description="What the re-read of the imaging found."
     )
-    trials: list[Trial] = Field(default_factory=list)
+    trials: list[Annotated[Trial, BeforeValidator(_trial_item)]] = Field(default_factory=list)
     answer: Text | None = Field(default=None, description="The answer to the primary question.")
     follow_up: Text | None = None
 
