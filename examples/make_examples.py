@@ -127,9 +127,11 @@ NCI = "Northfield Cancer Institute"
 NCI_ADDR = "400 Harbour Road, Northfield · Tel 555-0140 · Fax 555-0141"
 
 
-def lung() -> None:
+def lung(folder: str = LUNG) -> None:
+    """The lung case's records, written into ``folder`` (the case after its opinion
+    holds the same records)."""
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/pathology-biopsy.pdf",
             NCI,
@@ -155,7 +157,7 @@ def lung() -> None:
         ),
     )
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/ngs-report.pdf",
             "Northfield Molecular Diagnostics",
@@ -179,7 +181,7 @@ def lung() -> None:
         ),
     )
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/ct-staging-report.pdf",
             NCI,
@@ -202,7 +204,7 @@ def lung() -> None:
         ),
     )
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/pet-ct-report.pdf",
             NCI,
@@ -224,7 +226,7 @@ def lung() -> None:
         ),
     )
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/labs-2026-11-02.pdf",
             NCI,
@@ -258,7 +260,7 @@ def lung() -> None:
         ),
     ]:
         pdf(
-            LUNG,
+            folder,
             Doc(
                 f"records/consult-{day.isoformat()}.pdf",
                 NCI,
@@ -271,7 +273,7 @@ def lung() -> None:
             ),
         )
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/treatment-plan.pdf",
             NCI,
@@ -299,7 +301,7 @@ def lung() -> None:
     hca = "Hospital Costa Azul"
     hca_addr = "Avenida del Puerto 12, Valmar · Tel 555-0170"
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/informe-alta-es.pdf",
             hca,
@@ -331,7 +333,7 @@ def lung() -> None:
         ),
     )
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/informe-alta-translation.pdf",
             "Certified translation",
@@ -366,7 +368,7 @@ def lung() -> None:
         ),
     )
     pdf(
-        LUNG,
+        folder,
         Doc(
             "records/release-authorisation.pdf",
             NCI,
@@ -392,7 +394,7 @@ def lung() -> None:
         ),
     )
     write_study(
-        HERE / LUNG / "records/imaging/ct-2026-10-02",
+        HERE / folder / "records/imaging/ct-2026-10-02",
         study_no=1,
         patient_name="Ferrer Vidal^Tomas",
         patient_id="00482913",
@@ -403,6 +405,66 @@ def lung() -> None:
         study_description="CT CHEST ABDOMEN PELVIS WITH CONTRAST",
         series=[("AXIAL 5MM SOFT TISSUE", 4), ("AXIAL 5MM LUNG", 4)],
         institution=NCI,
+    )
+
+
+# ------------------------------------------------------------------ lung-after-opinion
+
+AFTER = "lung-after-opinion"
+MUH = "Meridian University Hospital"
+MUH_ADDR = "International Thoracic Second Opinion Programme · 1 Meridian Square, Meridian City"
+
+
+def after_opinion() -> None:
+    """The lung case once its written review has come back: the same records, and the
+    review itself (its recommended plan differs from the treating team's)."""
+    lung(AFTER)
+    pdf(
+        AFTER,
+        Doc(
+            "records/second-opinion-report.pdf",
+            MUH,
+            MUH_ADDR,
+            "Multidisciplinary Written Second Opinion",
+            date(2026, 12, 2),
+            TF,
+            [
+                (
+                    "Question asked",
+                    "Given the EGFR exon 19 deletion and multistation N2 disease, should treatment after chemoradiotherapy be consolidation osimertinib rather than durvalumab, or is there a role for surgery?",
+                ),
+                (
+                    "Pathology re-review",
+                    "Eight slides and one block (NCI-S26-10488) were reviewed. We agree with invasive adenocarcinoma, solid and acinar predominant; TTF-1 and Napsin A positive, p40 negative. Tumour content of the block is sufficient for repeat testing if needed.",
+                ),
+                (
+                    "Imaging re-read",
+                    "Staging CT of 2026-10-02 and FDG PET-CT of 2026-10-09 were re-read. In addition to the ipsilateral stations 4R and 7, a 9 mm FDG-avid left hilar node (SUVmax 4.1) is present, which we read as contralateral nodal disease (N3). We therefore stage the cancer as IIIB (cT2b N3 M0), AJCC 8th edition.",
+                ),
+                (
+                    "Recommended pathway",
+                    "Complete concurrent chemoradiotherapy as planned, including the left hilar node in the radiation volume if it can be covered safely; after completion without progression, consolidation osimertinib 80 mg daily rather than durvalumab. Surgery is not recommended given N3 disease.",
+                ),
+                (
+                    "Rationale",
+                    "In unresectable stage III EGFR-mutated disease, consolidation osimertinib after chemoradiotherapy prolonged progression-free survival in a randomised phase 3 trial (LAURA), while the benefit of durvalumab in EGFR-mutated tumours is uncertain. Contralateral nodal disease makes resection inappropriate.",
+                ),
+                (
+                    "Trial options",
+                    "NCT06000001 (fictional): osimertinib with or without local consolidative radiotherapy after chemoradiotherapy, open at Meridian University Hospital.",
+                ),
+                (
+                    "Answer to the question",
+                    "Consolidation osimertinib rather than durvalumab; surgery has no role because we read the disease as N3 (stage IIIB).",
+                ),
+                (
+                    "Follow-up",
+                    "We suggest a biopsy or EBUS of the left hilar node if it would change the radiation plan, and a video consultation with the patient and Dr. Raman if helpful.",
+                ),
+            ],
+            "Dr. Elena Marsh, thoracic oncologist, for the multidisciplinary board",
+            colour="#2d5f3f",
+        ),
     )
 
 
@@ -869,6 +931,7 @@ def incomplete() -> None:
 
 def main() -> None:
     lung()
+    after_opinion()
     paediatric()
     sarcoma()
     incomplete()

@@ -15,6 +15,7 @@ from opinionkit.checks.completeness import check_completeness
 from opinionkit.checks.consistency import check_consistency
 from opinionkit.checks.files import FileInfo, RecordInfo, check_files
 from opinionkit.checks.glyphs import check_glyphs
+from opinionkit.checks.opinion import check_opinions
 from opinionkit.errors import ExitCode, InputError, OpinionkitError
 from opinionkit.findings import Finding, Findings, Severity
 from opinionkit.loading import LoadedCase, load_case
@@ -265,7 +266,8 @@ def _outstanding(loaded: LoadedCase) -> list[Finding]:
             Severity.INFO,
             "requested, not received yet",
             "when it arrives, add its file and remove status: requested "
-            "(opinionkit request writes the letters)",
+            "(opinionkit request writes the letters; requested: YYYY-MM-DD lets "
+            "opinionkit status show how long it has waited)",
             **loaded.where(("records", i, "status")),
         )
         for i, rec in enumerate(case.records)
@@ -310,6 +312,7 @@ def check_case(
     loaded.findings.extend(check_completeness(loaded, profile, today))
     loaded.findings.extend(check_consistency(loaded, profile, today))
     loaded.findings.extend(check_glyphs(loaded))
+    loaded.findings.extend(check_opinions(loaded, today))
     if options.files:
         records, file_findings = check_files(loaded, options.limits, options.max_file_mb)
         result.records = records

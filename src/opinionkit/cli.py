@@ -31,9 +31,11 @@ from opinionkit.options import (
     DEFAULT_PASSWORD_ENV,
     BundleOptions,
     CheckOptions,
+    CompareOptions,
     ExportOptions,
     Limits,
     RequestOptions,
+    StatusOptions,
     template_limits,
 )
 
@@ -546,6 +548,81 @@ def request(
     options = RequestOptions(out=out, force=force, check=_check_options(profile, today))
     result = request_case(case, options)
     REQUEST_REPORTERS[output_format.value](_stdout()).report(result)
+
+
+@_command
+def compare(
+    case: CaseArg = Path("case.yaml"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Output folder (default: <case_id>-after-opinion beside the case file).",
+        ),
+    ] = None,
+    force: ForceOpt = False,
+    templates: Annotated[
+        Path | None,
+        typer.Option(
+            "--templates",
+            help="Folder of templates overriding or extending the shipped ones.",
+            metavar="DIR",
+        ),
+    ] = None,
+    profile: ProfileOpt = None,
+    today: TodayOpt = None,
+    output_format: FormatOpt = OutputFormat.text,
+) -> None:
+    """Put the treating plan and each opinion received side by side; write the questions
+    for both doctors and the letter to the treating oncologist."""
+    from opinionkit.compare import compare_case
+    from opinionkit.report import COMPARE_REPORTERS
+
+    options = CompareOptions(
+        out=out,
+        force=force,
+        templates=templates,
+        when=_day(today),
+        check=_check_options(profile, today),
+    )
+    result = compare_case(case, options)
+    COMPARE_REPORTERS[output_format.value](_stdout()).report(result)
+
+
+class StatusFormat(str, Enum):
+    text = "text"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+@_command
+def status(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Case files, or folders searched for case.yaml files (default: .).",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        StatusFormat,
+        typer.Option("--format", "-f", help="text (a table) for people; json, jsonl or csv."),
+    ] = StatusFormat.text,
+    show_names: Annotated[
+        bool, typer.Option("--show-names", help="Add the patients' names (default: case ids).")
+    ] = False,
+    profile: ProfileOpt = None,
+    today: TodayOpt = None,
+) -> None:
+    """Where each case stands, most urgent first (reads case files only)."""
+    from opinionkit.report import STATUS_REPORTERS
+    from opinionkit.status import status_paths
+
+    options = StatusOptions(today=_day(today), show_names=show_names, profile=profile)
+    report = status_paths(paths or [Path(".")], options)
+    STATUS_REPORTERS[output_format.value](_stdout()).report(report)
 
 
 @_command

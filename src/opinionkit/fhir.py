@@ -19,6 +19,7 @@ import json
 import re
 import uuid
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from opinionkit.models import Case, RecordStatus, Sex
 from opinionkit.options import ExportOptions
 from opinionkit.output import check_output_file
 from opinionkit.pdf.atomic import atomic_write
+from opinionkit.render.templating import plain_number
 
 MCODE = "http://hl7.org/fhir/us/mcode/StructureDefinition/"
 LOINC = "http://loinc.org"
@@ -57,6 +59,11 @@ class _Builder:
         resource = {"resourceType": resource.pop("resourceType"), "id": rid, **resource}
         self.entries.append({"fullUrl": f"urn:uuid:{rid}", "resource": resource})
         return f"urn:uuid:{rid}"
+
+
+def _json_number(value: Decimal) -> int | float:
+    """A FHIR decimal as a JSON number (exact for the doses people type)."""
+    return int(value) if value == value.to_integral_value() else float(value)
 
 
 def _text(value: str) -> dict[str, Any]:
@@ -301,7 +308,7 @@ def _medications(b: _Builder, patient: str, condition: str) -> None:
             "text": " ".join(
                 x
                 for x in (
-                    f"{m.dose:g} {m.unit or ''}".strip() if m.dose else None,
+                    f"{plain_number(m.dose)} {m.unit or ''}".strip() if m.dose else None,
                     m.route,
                     m.frequency,
                     m.timing,
@@ -315,7 +322,7 @@ def _medications(b: _Builder, patient: str, condition: str) -> None:
         if m.frequency or m.timing:
             dosage["timing"] = {"code": _text(", ".join(x for x in (m.frequency, m.timing) if x))}
         if m.dose:
-            quantity: dict[str, Any] = {"value": m.dose}
+            quantity: dict[str, Any] = {"value": _json_number(m.dose)}
             if m.unit:
                 quantity["unit"] = m.unit
             dosage["doseAndRate"] = [{"doseQuantity": quantity}]

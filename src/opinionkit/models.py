@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from decimal import Decimal
 from enum import Enum
 from typing import Annotated, Any, Literal
 
@@ -136,6 +137,32 @@ class ReviewType(str, Enum):
     IN_PERSON = "in-person"
 
 
+_GROUPED = re.compile(r"^\d{1,3}(,\d{3})+(\.\d+)?$")
+
+
+def _quantity(value: Any) -> Any:
+    # `dose: 2,400,000` (digits grouped by commas) is the number it reads as; the loader
+    # hands over the text as typed, so 0.000075 stays exactly 0.000075 (a Decimal).
+    if isinstance(value, str) and _GROUPED.match(value.strip()):
+        return value.strip().replace(",", "")
+    return value
+
+
+Quantity = Annotated[Decimal, BeforeValidator(_quantity), Field(gt=0, allow_inf_nan=False)]
+
+
+class Fee(Model):
+    amount: Quantity
+    currency: Annotated[
+        str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
+    ] = Field(description="ISO 4217 code, e.g. USD, EUR.")
+
+
+class VideoConsultation(Model):
+    requested: bool = False
+    fee: Fee | None = None
+
+
 class Recipient(Model):
     name: Short | None = Field(
         default=None, description="Doctor or programme asked for the opinion."
@@ -146,6 +173,14 @@ class Recipient(Model):
     fax: Short | None = None
     email: Short | None = None
     review_type: ReviewType = ReviewType.RECORDS_ONLY
+    fee: Fee | None = Field(default=None, description="What the programme charges for the review.")
+    turnaround_business_days: int | None = Field(
+        default=None,
+        ge=1,
+        le=365,
+        description="Business days from the packet's arrival to the opinion.",
+    )
+    video_consultation: VideoConsultation | None = None
 
     @model_validator(mode="after")
     def _someone(self) -> Recipient:
@@ -170,12 +205,21 @@ def _coverage(value: Any) -> Any:
     return value
 
 
+CoverageAnswer = Annotated[Coverage, BeforeValidator(_coverage)]
+
+
 class Insurance(Model):
     payer: Short
     plan: Short | None = None
     member_id: Identifier | None = None
     group_id: Identifier | None = None
-    second_opinion_covered: Annotated[Coverage, BeforeValidator(_coverage)] = Coverage.UNKNOWN
+    second_opinion_covered: CoverageAnswer = Coverage.UNKNOWN
+    in_person_covered: CoverageAnswer | None = Field(
+        default=None, description="Whether an in-person second opinion is covered."
+    )
+    remote_covered: CoverageAnswer | None = Field(
+        default=None, description="Whether a remote (records or video) opinion is covered."
+    )
     authorization_number: Identifier | None = None
 
 
@@ -192,6 +236,9 @@ class Reason(str, Enum):
 
 class Request(Model):
     reasons: list[Reason] = Field(default_factory=list)
+    other_reason: Text | None = Field(
+        default=None, description="The reason in words, when reasons lists other."
+    )
     primary_question: Text | None = Field(
         default=None, description="The one specific question for the reviewers."
     )
@@ -312,7 +359,7 @@ class Treatment(Model):
 
 class Medication(Model):
     name: Short
-    dose: float | None = Field(default=None, gt=0)
+    dose: Quantity | None = None
     unit: Short | None = None
     route: Short | None = None
     frequency: Short | None = None
@@ -357,6 +404,7 @@ class RecordKind(str, Enum):
     DISCHARGE_SUMMARY = "discharge-summary"
     RELEASE_AUTHORIZATION = "release-authorization"
     INSURANCE_CARD = "insurance-card"
+    SECOND_OPINION_REPORT = "second-opinion-report"
     OTHER = "other"
 
     @property
@@ -382,6 +430,7 @@ _KIND_TITLES = {
     RecordKind.DISCHARGE_SUMMARY: "Discharge summaries",
     RecordKind.RELEASE_AUTHORIZATION: "Release authorisation",
     RecordKind.INSURANCE_CARD: "Insurance",
+    RecordKind.SECOND_OPINION_REPORT: "Second-opinion reports",
     RecordKind.OTHER: "Other records",
 }
 
@@ -484,6 +533,9 @@ class Record(Model):
         description="Who checked that the record is the patient's, and how: accepts a record "
         "whose identity the tool cannot verify (never one that names another patient).",
     )
+    requested: IsoDate | None = Field(
+        default=None, description="Date the record was asked for (status: requested)."
+    )
 
     @field_validator("password_env")
     @classmethod
@@ -555,6 +607,109 @@ class Sender(Model):
     )
 
 
+# --- the opinion received -----------------------------------------------------------------
+
+
+class Agreement(str, Enum):
+    YES = "yes"
+    NO = "no"
+    PARTLY = "partly"
+
+
+def _agreement(value: Any) -> Any:
+    # `agrees_with_plan: yes` arrives as text; true/false and "partially" are accepted too.
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, str):
+        v = value.strip().lower()
+        return {"true": "yes", "false": "no", "partial": "partly", "partially": "partly"}.get(v, v)
+    return value
+
+
+AgreementAnswer = Annotated[Agreement, BeforeValidator(_agreement)]
+
+
+class OpinionReviewType(str, Enum):
+    WRITTEN = "written"
+    VIDEO = "video"
+    IN_PERSON = "in-person"
+
+
+def _opinion_review_type(value: Any) -> Any:
+    # The recipient's words for the same thing: a records-only review comes back written.
+    if isinstance(value, str):
+        v = " ".join(value.strip().lower().replace("-", " ").split())
+        return {"records only": "written", "in person": "in-person"}.get(v, v)
+    return value
+
+
+_TRIAL_ID = re.compile(r"^[A-Z]{2,}[A-Z0-9-]*\d{4,}$")
+
+
+def _trial_item(value: Any) -> Any:
+    # `trials: [NCT01234567]` or `[a trial's title]`: a registry id, else a title.
+    if isinstance(value, str):
+        text = value.strip()
+        return {"id": text} if _TRIAL_ID.match(text) else {"title": text}
+    return value
+
+
+class Trial(Model):
+    id: Identifier | None = Field(default=None, description="Registry id, e.g. NCT01234567.")
+    title: Short | None = None
+    where: Short | None = Field(default=None, description="Where the trial enrols.")
+
+    @model_validator(mode="after")
+    def _named(self) -> Trial:
+        if self.id is None and self.title is None:
+            raise ValueError("give the trial's id or title")
+        return self
+
+
+class Opinion(Model):
+    """A second opinion received (PRODUCT.md section 9)."""
+
+    doctor: Short | None = None
+    institution: Short | None = None
+    received: IsoDate | None = Field(default=None, description="Date the opinion arrived.")
+    review_type: Annotated[OpinionReviewType, BeforeValidator(_opinion_review_type)] = (
+        OpinionReviewType.WRITTEN
+    )
+    report: Identifier | None = Field(
+        default=None, description="The id of the second-opinion-report record (the written review)."
+    )
+    diagnosis: Text | None = Field(
+        default=None, description="The diagnosis as the reviewer sees it."
+    )
+    stage: Stage | Short | None = Field(
+        default=None, description="The stage as the reviewer sees it."
+    )
+    agrees_with_diagnosis: AgreementAnswer | None = None
+    agrees_with_plan: AgreementAnswer | None = None
+    recommended_plan: Text | None = None
+    rationale: Text | None = None
+    pathology_review: Text | None = Field(
+        default=None, description="What the re-review of the slides found."
+    )
+    imaging_review: Text | None = Field(
+        default=None, description="What the re-read of the imaging found."
+    )
+    trials: list[Annotated[Trial, BeforeValidator(_trial_item)]] = Field(default_factory=list)
+    answer: Text | None = Field(default=None, description="The answer to the primary question.")
+    follow_up: Text | None = None
+
+    @model_validator(mode="after")
+    def _someone(self) -> Opinion:
+        if self.doctor is None and self.institution is None:
+            raise ValueError("give the reviewing doctor or institution")
+        return self
+
+    @property
+    def by(self) -> str:
+        """ "Dr. X, Institution", or whichever of them is given."""
+        return ", ".join(x for x in (self.doctor, self.institution) if x)
+
+
 # --- the case -----------------------------------------------------------------------------
 
 MedicationList = Annotated[list[Medication] | Literal["none"], BeforeValidator(_none_or_list)]
@@ -588,8 +743,12 @@ class Case(Model):
     records: list[Record] = Field(default_factory=list)
     physical_materials: list[PhysicalMaterial] = Field(default_factory=list)
     sender: Sender = Field(default_factory=Sender)
+    sent: IsoDate | None = Field(
+        default=None, description="Date the packet went to the recipient (starts the clock)."
+    )
+    opinions: list[Opinion] = Field(default_factory=list, description="Second opinions received.")
 
-    @field_validator("records", "guardians", "physical_materials", mode="before")
+    @field_validator("records", "guardians", "physical_materials", "opinions", mode="before")
     @classmethod
     def _empty_list(cls, v: Any) -> Any:
         # `records:` with only commented examples under it (as `opinionkit init` writes)
@@ -605,6 +764,19 @@ class Case(Model):
     def age_on(self, day: date) -> int:
         b = self.patient.date_of_birth
         return day.year - b.year - ((day.month, day.day) < (b.month, b.day))
+
+    def signing_guardian(self) -> Guardian | None:
+        """The guardian who signs: the one ``sender.name`` names (None when it names no
+        listed guardian), else the first with legal authority, else the first listed."""
+        if not self.guardians:
+            return None
+        if self.sender.name:
+            wanted = " ".join(self.sender.name.casefold().split())
+            return next(
+                (g for g in self.guardians if " ".join(g.name.casefold().split()) == wanted),
+                None,
+            )
+        return next((g for g in self.guardians if g.legal_authority), self.guardians[0])
 
     @property
     def medication_list(self) -> list[Medication]:

@@ -18,9 +18,11 @@ __all__ = [
     "DEFAULT_PASSWORD_ENV",
     "BundleOptions",
     "CheckOptions",
+    "CompareOptions",
     "ExportOptions",
     "Limits",
     "RequestOptions",
+    "StatusOptions",
     "template_limits",
 ]
 
@@ -86,6 +88,30 @@ class RequestOptions:
     when: date | None = None
     """The letters' date (default: the case's ``prepared:``, else today)."""
     check: CheckOptions = field(default_factory=CheckOptions)
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    out: Path | None = None
+    """Output folder (default: ``<case_id>-after-opinion`` beside the case file, where
+    ``status`` sees it)."""
+    force: bool = False
+    """Replace an earlier output of opinionkit's at ``out`` (never anything else)."""
+    templates: Path | None = None
+    when: date | None = None
+    """The documents' date (default: today)."""
+    check: CheckOptions = field(default_factory=CheckOptions)
+    """How the case file is checked first (its record files are not read)."""
+
+
+@dataclass(frozen=True)
+class StatusOptions:
+    today: date | None = None
+    """The day stages and ages are judged on (default: today)."""
+    show_names: bool = False
+    """Add the patient's name to each row (default: case ids only)."""
+    profile: str | Path | None = None
+    """Overrides each case file's ``profile:``."""
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,9 @@ from opinionkit.findings import Severity
 
 if TYPE_CHECKING:
     from opinionkit.bundle import BundleResult
+    from opinionkit.compare import CompareResult
     from opinionkit.requests import RequestResult
+    from opinionkit.status import StatusReport
 
 CHECK_SCHEMA = "opinionkit.check/1"
 
@@ -337,6 +339,12 @@ class BundleText(BundleReporter):
                     Text("    incomplete: ", style="yellow")
                     + Text(f"{len(res.missing)} problem(s) listed in the cover letter")
                 )
+            loaded = res.case.loaded
+            if loaded is not None and loaded.case is not None and loaded.case.sent is None:
+                self.out.print(
+                    "    next: when the packet goes out, write sent: YYYY-MM-DD in the case "
+                    "file (opinionkit status then counts the days to the opinion)"
+                )
             return
         assert error is not None
         text = error.message if str(path) in error.message else f"{path}: {error.message}"
@@ -423,4 +431,140 @@ REQUEST_REPORTERS: dict[str, type[RequestReporter]] = {
     "text": RequestText,
     "json": RequestJson,
     "jsonl": RequestJson,
+}
+
+
+class CompareReporter:
+    def __init__(self, out: Console) -> None:
+        self.out = out
+
+    def report(self, result: CompareResult) -> None:
+        pass
+
+
+class CompareText(CompareReporter):
+    def report(self, result: CompareResult) -> None:
+        c = result.comparison
+        self.out.print(
+            Text("✓ ", style="bold green")
+            + Text(f"{len(c.opinions)} opinion(s) compared in {result.out}")
+        )
+        for name in result.files:
+            self.out.print(Text(f"    {name}"))
+        if c.differences:
+            self.out.print(Text(f"  {len(c.differences)} difference(s) marked", style="bold"))
+        else:
+            self.out.print(Text("  the opinions agree"))
+        self.out.print(
+            "  next: send the letter to the treating oncologist and take the comparison "
+            "and its questions to the appointment"
+        )
+
+
+class CompareJson(CompareReporter):
+    def report(self, result: CompareResult) -> None:
+        write_line(self.out, json.dumps(result.summary, indent=2, ensure_ascii=False))
+
+
+COMPARE_REPORTERS: dict[str, type[CompareReporter]] = {
+    "text": CompareText,
+    "json": CompareJson,
+    "jsonl": CompareJson,
+}
+
+
+_STAGE_STYLE = {
+    "unreadable": "bold red",
+    "overdue": "bold red",
+    "opinion-received": "bold yellow",
+    "ready": "green",
+    "gathering": "yellow",
+    "opinion-due": "cyan",
+    "sent": "cyan",
+    "compared": "dim",
+}
+
+
+class StatusReporter:
+    def __init__(self, out: Console) -> None:
+        self.out = out
+
+    def report(self, report: StatusReport) -> None:
+        pass
+
+
+class StatusTable(StatusReporter):
+    """A Rich table for a person at a terminal."""
+
+    def report(self, report: StatusReport) -> None:
+        from rich.table import Table
+
+        table = Table(title=f"Cases on {report.today.isoformat()}", title_justify="left")
+        table.add_column("case", no_wrap=True)
+        if report.show_names:
+            table.add_column("name")
+        table.add_column("profile", style="dim", no_wrap=True)
+        table.add_column("stage", no_wrap=True)
+        table.add_column("due", no_wrap=True)
+        table.add_column("still requested (facility, days)", ratio=1)
+        table.add_column("err", justify="right", no_wrap=True)
+        table.add_column("warn", justify="right", no_wrap=True)
+        for c in report.cases:
+            stage = c.stage.value
+            due = c.due.isoformat() if c.due else ""
+            if c.days_overdue:
+                due += f" ({c.days_overdue} days late)"
+            cells: list[str | Text] = [c.case_id or c.file]
+            if report.show_names:
+                cells.append(c.name or "")
+            cells += [
+                c.profile or "",
+                Text(stage, style=_STAGE_STYLE.get(stage, "")),
+                due,
+                "\n".join(r.text for r in c.requested),
+                str(c.errors),
+                str(c.warnings),
+            ]
+            table.add_row(*cells)
+        self.out.print(table)
+        counts = report.to_dict()["stages"]
+        self.out.print(
+            Text(
+                f"{len(report.cases)} case(s): "
+                + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            )
+        )
+
+
+class StatusJson(StatusReporter):
+    def report(self, report: StatusReport) -> None:
+        write_line(self.out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+
+
+class StatusJsonl(StatusReporter):
+    """One case per line, each with the schema and the day it was judged on."""
+
+    def report(self, report: StatusReport) -> None:
+        from opinionkit.status import STATUS_SCHEMA
+
+        for c in report.cases:
+            line = {
+                "schema": STATUS_SCHEMA,
+                "today": report.today.isoformat(),
+                **c.to_dict(report.show_names),
+            }
+            write_line(self.out, json.dumps(line, ensure_ascii=False))
+
+
+class StatusCsv(StatusReporter):
+    def report(self, report: StatusReport) -> None:
+        self.out.file.write(report.to_csv())
+        self.out.file.flush()
+
+
+STATUS_REPORTERS: dict[str, type[StatusReporter]] = {
+    "text": StatusTable,
+    "json": StatusJson,
+    "jsonl": StatusJsonl,
+    "csv": StatusCsv,
 }

@@ -47,6 +47,7 @@ WANTED_TEXT = {
     RecordKind.DISCHARGE_SUMMARY: "discharge summaries",
     RecordKind.RELEASE_AUTHORIZATION: "a signed release authorisation",
     RecordKind.INSURANCE_CARD: "a copy of the insurance card",
+    RecordKind.SECOND_OPINION_REPORT: "the written second-opinion report",
     RecordKind.OTHER: "other records",
 }
 SLIDES_TEXT = "pathology slides and paraffin tissue blocks (or digital slides)"
@@ -188,8 +189,10 @@ def _summary(case: Case, plan: list[FacilityRequest], files: list[str]) -> dict[
 
 def _signer(case: Case, day: date) -> dict[str, Any]:
     if case.age_on(day) < 18 or case.sender.role is SignerRole.GUARDIAN:
-        g = next((g for g in case.guardians if g.legal_authority), None) or (
-            case.guardians[0] if case.guardians else None
+        g = case.signing_guardian() or (
+            next((g for g in case.guardians if g.legal_authority), case.guardians[0])
+            if case.guardians
+            else None
         )
         if g is not None:
             return {

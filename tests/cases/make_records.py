@@ -97,6 +97,8 @@ def main() -> None:
         "stale-imaging",
         "missing-glyph",
         "cjk-names",
+        "opinion-gaps",
+        "opinion-overdue",
     ):
         dob = "05/06/2011" if folder.startswith("minor") else DOB
         own(folder, "pathology.pdf", "SURGICAL PATHOLOGY REPORT", dob)

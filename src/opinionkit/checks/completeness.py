@@ -25,6 +25,9 @@ class Gap:
 
     key: KeyPath
     detail: str | None = None
+    code: str | None = None
+    """A finding code of its own (the detail is then the whole message); default
+    ``missing.<requirement id>``."""
 
 
 @dataclass(frozen=True)
@@ -154,6 +157,16 @@ def _questions(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
 def _primary(case: Case, opts: dict[str, Any], today: date) -> list[Gap]:
     if not case.request.primary_question:
         return [Gap(("request",), "there is no request.primary_question")]
+    if case.request.questions:
+        n = len(case.request.questions)
+        return [
+            Gap(
+                ("request", "questions"),
+                f"{n} further question{'s are' if n != 1 else ' is'} listed; this programme "
+                "answers exactly one primary question",
+                code="request.extra-questions",
+            )
+        ]
     return []
 
 
@@ -254,11 +267,14 @@ def _requirement_findings(
     gaps = RULES[req.check].fn(case, req.options, today)
     severity = Severity.ERROR if req.level == "required" else Severity.WARNING
     for gap in gaps:
-        message = f"missing {req.label} ({req.level} by the {profile.id} profile)"
-        if gap.detail:
-            message += f": {gap.detail}"
+        if gap.code is not None and gap.detail:
+            message = f"{gap.detail} ({req.level} by the {profile.id} profile)"
+        else:
+            message = f"missing {req.label} ({req.level} by the {profile.id} profile)"
+            if gap.detail:
+                message += f": {gap.detail}"
         yield Finding(
-            f"missing.{req.id}",
+            gap.code or f"missing.{req.id}",
             severity,
             message,
             req.hint,

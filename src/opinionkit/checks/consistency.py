@@ -7,7 +7,7 @@ from datetime import date
 
 from opinionkit.findings import Finding, Severity
 from opinionkit.loading import LoadedCase
-from opinionkit.models import Case, RecordKind, RecordStatus
+from opinionkit.models import Case, Reason, RecordKind, RecordStatus, SignerRole
 from opinionkit.profiles import Profile
 
 KeyPath = tuple[str | int, ...]
@@ -45,11 +45,18 @@ def _dates(case: Case) -> Iterator[tuple[KeyPath, date]]:
     for i, rec in enumerate(case.records):
         if rec.date:
             yield ("records", i, "date"), rec.date
+        if rec.requested:
+            yield ("records", i, "requested"), rec.requested
     for i, pm in enumerate(case.physical_materials):
         if pm.shipped:
             yield ("physical_materials", i, "shipped"), pm.shipped
     if case.prepared:
         yield ("prepared",), case.prepared
+    if case.sent:
+        yield ("sent",), case.sent
+    for i, op in enumerate(case.opinions):
+        if op.received:
+            yield ("opinions", i, "received"), op.received
 
 
 def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iterator[Finding]:
@@ -166,6 +173,7 @@ def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iter
             )
 
     yield from _imaging_pairs(loaded, case)
+    yield from _request_and_sender(loaded, case)
 
     # Record ids must be unique, and a study's report must name an imaging report.
     ids: dict[str, int] = {}
@@ -199,6 +207,46 @@ def check_consistency(loaded: LoadedCase, profile: Profile, today: date) -> Iter
                     "set id: on the imaging report and use the same value here",
                     **where(("records", i, "report")),
                 )
+
+
+def _request_and_sender(loaded: LoadedCase, case: Case) -> Iterator[Finding]:
+    """The reason 'other' needs its words; a guardian who signs must be one listed."""
+    req = case.request
+    if Reason.OTHER in req.reasons and not req.other_reason:
+        yield Finding(
+            "request.other-reason-missing",
+            Severity.WARNING,
+            "reasons lists other, but no other_reason says what it is",
+            "write the reason in a sentence under request.other_reason",
+            **loaded.where(("request", "reasons", req.reasons.index(Reason.OTHER))),
+        )
+    elif req.other_reason and Reason.OTHER not in req.reasons:
+        yield Finding(
+            "request.other-reason-unlisted",
+            Severity.INFO,
+            "other_reason is given but reasons does not list other; it is printed anyway",
+            "add other to request.reasons",
+            **loaded.where(("request", "other_reason")),
+        )
+    sender = case.sender
+    if sender.role is SignerRole.GUARDIAN:
+        if not case.guardians:
+            yield Finding(
+                "sender.no-guardian",
+                Severity.WARNING,
+                "sender.role is guardian, but no guardian is listed; the patient signs",
+                "add the guardian under guardians:, or set sender.role: patient",
+                **loaded.where(("sender", "role")),
+            )
+        elif sender.name and case.signing_guardian() is None:
+            yield Finding(
+                "sender.not-a-guardian",
+                Severity.WARNING,
+                "sender.name names none of the listed guardians, so the letter gives no "
+                "relationship or contact details for the signer",
+                "write the name exactly as under guardians:, or add that guardian",
+                **loaded.where(("sender", "name")),
+            )
 
 
 def _imaging_pairs(loaded: LoadedCase, case: Case) -> Iterator[Finding]:
@@ -256,6 +304,8 @@ _NAMES = {
     "end": "an end date",
     "shipped": "a shipping date",
     "prepared": "the prepared date",
+    "sent": "the sent date",
+    "received": "an opinion's received date",
 }
 
 
@@ -264,7 +314,7 @@ def _name(key: KeyPath) -> str:
     if key[0] == "diagnosis" and key[-1] == "date" and len(key) == 2:
         return "the date of diagnosis"
     if key[0] == "records":
-        return "a record's date"
+        return "a record's requested date" if last == "requested" else "a record's date"
     if key[0] == "treatment" and key[1] == "surgery":
         return "a surgery date"
     return _NAMES.get(str(last), "a date")

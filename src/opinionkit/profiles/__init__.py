@@ -8,6 +8,7 @@ profiles live beside this module; a records office can write its own and pass it
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -48,14 +49,33 @@ class Profile(BaseModel):
 
 def shipped() -> list[str]:
     """Names of the profiles shipped with opinionkit."""
+    return list(_shipped())
+
+
+@functools.cache
+def _shipped() -> tuple[str, ...]:
     folder = resources.files(__name__)
-    return sorted(
-        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    return tuple(
+        sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
     )
 
 
 def load_profile(name_or_path: str | Path) -> Profile:
-    """Load a shipped profile by name, or a profile file by path."""
+    """Load a shipped profile by name, or a profile file by path. A shipped profile is
+    read once a process (it is frozen, and `status` checks hundreds of cases with it);
+    a profile file is read every time (it may have been edited)."""
+    key = str(name_or_path)
+    if key in _shipped():
+        return _load_shipped(key)
+    return _load(name_or_path)
+
+
+@functools.cache
+def _load_shipped(key: str) -> Profile:
+    return _load(key)
+
+
+def _load(name_or_path: str | Path) -> Profile:
     from opinionkit.checks.completeness import RULES
 
     text: bytes

@@ -74,8 +74,20 @@ REASONS = {
     Reason.CHOOSE_BETWEEN_OPTIONS: "to help choose between the options offered",
     Reason.INSURER_REQUIRES: "because the insurer requires a second opinion",
     Reason.COMMUNICATION_DIFFICULTY: "because of difficulties communicating with the current team",
-    Reason.OTHER: "for other reasons given below",
+    Reason.OTHER: "for another reason",
 }
+
+
+def reason_texts(case: Case) -> list[str]:
+    """Why the opinion is sought, as phrases; ``other`` carries ``request.other_reason``."""
+    out = []
+    for r in case.request.reasons:
+        if r is Reason.OTHER and case.request.other_reason:
+            out.append(f"{REASONS[r]}: {case.request.other_reason.rstrip('.')}")
+        else:
+            out.append(REASONS[r])
+    return out
+
 
 MATERIAL_LABELS = {
     MaterialKind.SLIDES: "Glass slides",
@@ -272,6 +284,12 @@ def _timeline(case: Case) -> list[tuple[date, str]]:
     return sorted(events, key=lambda e: e[0])
 
 
+def sender_details(case: Case) -> dict[str, Any]:
+    """Who signs the letters, with their contact details (``case.sender``): name, role,
+    kind (patient, guardian, referring-doctor), phone, email, address, facility, fax."""
+    return _sender(case)
+
+
 def _sender(case: Case) -> dict[str, Any]:
     """Who signs the letter, with their contact details (``case.sender``)."""
     base: dict[str, Any] = dict.fromkeys(
@@ -282,8 +300,11 @@ def _sender(case: Case) -> dict[str, Any]:
 
 def _sender_fields(case: Case) -> dict[str, Any]:
     role = case.sender.role
-    if role is SignerRole.GUARDIAN and case.guardians:
-        g = case.guardians[0]
+    g = case.signing_guardian() if role is SignerRole.GUARDIAN else None
+    if g is None and role is SignerRole.GUARDIAN and case.sender.name:
+        # A signer the case does not list among the guardians: no one else's details.
+        return {"kind": "guardian", "name": case.sender.name, "role": "guardian of the patient"}
+    if g is not None:
         return {
             "kind": "guardian",
             "name": case.sender.name or g.name,
@@ -348,7 +369,8 @@ def context(
         "age": case.age_on(inp.generated),
         "profile_title": inp.profile_title,
         "generated": inp.generated,
-        "reasons": [REASONS[r] for r in case.request.reasons],
+        "reasons": reason_texts(case),
+        "insurance": case.insurance,
         "questions": case.request.all_questions,
         "primary_question": case.request.primary_question,
         "further_questions": list(case.request.questions),

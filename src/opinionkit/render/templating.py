@@ -38,6 +38,7 @@ import re
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from enum import Enum
 from importlib import resources
 from pathlib import Path
@@ -58,6 +59,7 @@ __all__ = [
     "environment",
     "finalize",
     "font_stack",
+    "plain_number",
     "render_template",
     "shipped_templates",
     "typst_string",
@@ -126,7 +128,7 @@ def finalize(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, int | float):
         return str(value)
-    text = _text(value)
+    text = plain_number(value) if isinstance(value, Decimal) else _text(value)
     if not text:
         return ""
     literal = "#" + typst_string(text) + ";"
@@ -141,7 +143,7 @@ def _text_finalize(value: Any) -> str:
     """What every ``{{ ... }}`` prints in a plain-text template."""
     if value is None:
         return ""
-    text = _text(value)
+    text = plain_number(value) if isinstance(value, Decimal) else _text(value)
     if any(0xD800 <= ord(c) <= 0xDFFF for c in text):
         text = "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
     return text
@@ -176,6 +178,27 @@ def _dmy(value: date | None) -> str:
     if value is None:
         return ""
     return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+
+
+def plain_number(value: Any) -> str:
+    """A quantity as a person writes it, never in scientific notation: 2400000 ->
+    "2,400,000", 0.000075 -> "0.000075", 2.50 -> "2.50" (the digits typed are kept).
+    The one place doses and fees are formatted (the ``number`` filter)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        value = Decimal(repr(value))
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
+        if value == value.to_integral_value() and value.as_tuple().exponent > 0:  # type: ignore[operator]
+            value = value.quantize(Decimal(1))
+        return f"{value:,f}"
+    return _text(value)
 
 
 def _ucfirst(value: Any) -> str:
@@ -307,6 +330,7 @@ def environment(templates_dir: Path | None = None, text: bool = False) -> jinja2
     env.filters["andjoin"] = _andjoin
     # The default; a case's context gives its own (fonts.case_face).
     env.globals["font_stack"] = font_stack()
+    env.filters["number"] = plain_number
     return env
 
 
