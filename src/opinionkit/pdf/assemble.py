@@ -86,9 +86,13 @@ from opinionkit.errors import InputError
 from opinionkit.inspect.filetype import file_sha256
 from opinionkit.pdf.navigation import READ_ERRORS, Destinations, Mark, fix_links, read_outline
 from opinionkit.pdf.stamp import (
+    NumberFont,
     StampSpec,
     VisualBox,
+    number_font,
+    number_ops,
     placement_matrix,
+    render_sheet,
     render_stamps,
     render_width,
     right_text,
@@ -490,7 +494,7 @@ def _page_box(obj: Any) -> VisualBox:
 
 
 def _stamp_forms(out: Pdf, stamps_pdf: bytes, count: int) -> list[Any]:
-    """Turn each page of the Typst stamp PDF into a Form XObject inside ``out`` (the fonts
+    """Turn each page of a Typst stamp PDF into a Form XObject inside ``out`` (the fonts
     all stamps share are copied once)."""
     stamps = Pdf.open(io.BytesIO(stamps_pdf))
     if len(stamps.pages) != count:
@@ -500,10 +504,89 @@ def _stamp_forms(out: Pdf, stamps_pdf: bytes, count: int) -> list[Any]:
     return list(out.copy_foreign(stamps.make_indirect(Array(forms))))
 
 
+@dataclass
+class _Stamps:
+    """Every page's stamp: a Form XObject shared by all pages of one layout width (the
+    left text), and the page's own right-hand text as a few operators in the sheet's
+    embedded font (:func:`opinionkit.pdf.stamp.number_ops`). So memory and time do not
+    grow with a Typst page and a form per packet page. When the sheet's glyphs cannot
+    draw the page texts (a Bates prefix in a script its font lacks: the number page then
+    needs several fonts), every page gets its own Typst stamp page, as before."""
+
+    forms: list[Any]
+    form_of: list[int]
+    """page index -> index in ``forms``"""
+    texts: list[str]
+    widths: list[float]
+    """page index -> layout width"""
+    metrics: NumberFont | None = None
+    font: Any = None
+    gs: Any = None
+
+    @classmethod
+    def make(
+        cls,
+        out: Pdf,
+        spec: StampSpec,
+        sheet_pdf: bytes,
+        widths: list[float],
+        layout: list[tuple[float, float]],
+        texts: list[str],
+    ) -> _Stamps:
+        page_widths = [round(w, 3) for w, _ in layout]
+        sheet = Pdf.open(io.BytesIO(sheet_pdf))
+        if len(sheet.pages) != len(widths) + 1:
+            raise RuntimeError(f"stamp sheet has {len(sheet.pages)} pages for {len(widths)}")
+        resources = sheet.pages[-1].obj.get("/Resources", Dictionary())
+        fonts: Any = resources.get("/Font")
+        states: Any = resources.get("/ExtGState")
+        metrics: NumberFont | None = None
+        font: Any = None
+        gs: Any = None
+        if _is_dict(fonts) and _is_dict(states) and len(fonts) == 1 and len(states) == 1:
+            font, gs = next(iter(fonts.values())), next(iter(states.values()))
+            metrics = number_font(font)
+        if metrics is None or not metrics.covers("".join(set("".join(texts)))):
+            rendered = render_stamps(spec, list(zip(page_widths, texts, strict=True)))
+            forms = _stamp_forms(out, rendered, len(texts))
+            return cls(forms, list(range(len(texts))), [], page_widths)
+        pages = sheet.pages[:-1]
+        made = [p.as_form_xobject(handle_transformations=False) for p in pages]
+        copied = list(out.copy_foreign(sheet.make_indirect(Array([*made, font, gs]))))
+        font_ref, gs_ref = (o if o.is_indirect else out.make_indirect(o) for o in copied[-2:])
+        where = {w: k for k, w in enumerate(widths)}
+        return cls(
+            copied[:-2],
+            [where[w] for w in page_widths],
+            texts,
+            page_widths,
+            metrics,
+            font_ref,
+            gs_ref,
+        )
+
+    def number(self, i: int, font_name: str, gs_name: str) -> bytes | None:
+        if self.metrics is None:
+            return None
+        return number_ops(self.texts[i], self.widths[i], self.metrics, font_name, gs_name)
+
+
+def _with_entry(resources: Dictionary, key: str, base: str, value: Any) -> str:
+    """Add ``value`` to the ``key`` subdictionary of ``resources`` (a fresh copy, so a
+    dictionary the page shares is never changed) under an unused name; returns the name."""
+    sub = resources.get(key)
+    new = Dictionary(dict(sub.items())) if _is_dict(sub) else Dictionary()
+    name = _unique_name(new, base)
+    new[name] = value
+    resources[key] = new
+    return name
+
+
 def _stamp_page(
     out: Pdf,
     page: Any,
-    form: Any,
+    stamps: _Stamps,
+    i: int,
     box: VisualBox,
     scale: float,
     q_ref: Any,
@@ -519,9 +602,15 @@ def _stamp_page(
         new_xo[name] = ref
         ops.append(f"q {cm} cm {name} Do Q\n".encode())
     stamp_name = _unique_name(new_xo, "/OkStamp")
-    new_xo[stamp_name] = form
-    ops.append(f"q {_fmt(placement_matrix(box, scale))} cm {stamp_name} Do Q\n".encode())
+    new_xo[stamp_name] = stamps.forms[stamps.form_of[i]]
+    placed = _fmt(placement_matrix(box, scale))
+    ops.append(f"q {placed} cm {stamp_name} Do Q\n".encode())
     new_res.XObject = new_xo
+    if stamps.metrics is not None:
+        font_name = _with_entry(new_res, "/Font", "/OkStampF", stamps.font)
+        gs_name = _with_entry(new_res, "/ExtGState", "/OkStampGS", stamps.gs)
+        number = stamps.number(i, font_name, gs_name)
+        ops.append(b"q " + placed.encode() + b" cm " + (number or b"") + b" Q\n")
     page.Resources = new_res
     contents = page.get("/Contents")
     if isinstance(contents, Stream):
@@ -885,16 +974,17 @@ def _assemble(
     if total < first_page_number + n - 1:
         raise ValueError("total_pages is smaller than the last page number of this output")
 
-    # ---- stamps: Typst lays them out on a helper thread (it releases the GIL) while the
-    # pages are copied; a copy has the same boxes as its source page.
+    # ---- stamps: Typst lays out the sheet (one form per page width) on a helper thread
+    # (it releases the GIL) while the pages are copied; a copy has its source's boxes.
     boxes: list[VisualBox] = []
     for index, part, src_pages, _ in opened:
         with _damaged(part, index):
             boxes.extend(_page_box(obj) for obj in src_pages)
     layout = [render_width(b) for b in boxes]
-    texts = [(layout[i][0], right_text(stamp, first_page_number + i, total, i)) for i in range(n)]
+    texts = [right_text(stamp, first_page_number + i, total, i) for i in range(n)]
+    widths = sorted({round(w, 3) for w, _ in layout})
     with concurrent.futures.ThreadPoolExecutor(1, "opinionkit-stamps") as pool:
-        rendering = pool.submit(render_stamps, stamp, texts) if n else None
+        rendering = pool.submit(render_sheet, stamp, widths) if n else None
 
         # ---- copy the pages
         for index, part, src_pages, noted in opened:
@@ -919,7 +1009,7 @@ def _assemble(
                     index, part.title, part.group, range(printed_start, printed_start + count)
                 )
             )
-        stamps_pdf = rendering.result() if rendering is not None else b""
+        sheet_pdf = rendering.result() if rendering is not None else b""
 
     tree = pdf.Root.Pages
     for page in copied:
@@ -928,10 +1018,10 @@ def _assemble(
     tree.Count = len(copied)
     pages = list(pdf.pages)
     if n:
-        forms = _stamp_forms(pdf, stamps_pdf, n)
+        stamps = _Stamps.make(pdf, stamp, sheet_pdf, widths, layout, texts)
         q_ref = pdf.make_stream(b"q\n")
         for i, obj in enumerate(copied):
-            _stamp_page(pdf, obj, forms[i], boxes[i], layout[i][1], q_ref, draws.get(i, []))
+            _stamp_page(pdf, obj, stamps, i, boxes[i], layout[i][1], q_ref, draws.get(i, []))
 
     # ---- internal links
     unresolved = _rewrite_links(pages, first_page_number)
