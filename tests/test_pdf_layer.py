@@ -1070,3 +1070,22 @@ def test_a_bates_prefix_the_sheet_font_lacks_falls_back_to_a_stamp_page_each() -
     for i, page in enumerate(reader.pages, start=1):
         assert f"Page {i} of 3" in page.extract_text()
     assert len(forms) == 3  # one Typst stamp page each
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX resource limits")
+def test_every_source_can_stay_open_past_the_usual_soft_limit() -> None:
+    """Sources are read lazily (from their files while the packet is written) only while
+    a descriptor is free for each: the soft open-files limit is raised to the hard one."""
+    code = (
+        "import resource\n"
+        "from opinionkit.pdf.assemble import lazy_source_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, hard))\n"
+        "n = lazy_source_limit()\n"
+        "print(n, resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n, soft, hard = (int(v) for v in out.stdout.split())
+    if hard <= 100:
+        pytest.skip("the hard limit leaves nothing to raise")
+    assert soft == min(hard, 1 << 16) and n == soft - 64

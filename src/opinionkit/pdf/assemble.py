@@ -68,9 +68,10 @@ import io
 import logging
 import os
 import re
-import signal
 import stat
 import struct
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -221,9 +222,28 @@ def _part_digest(part: Part) -> str:
     return file_sha256(part.source)
 
 
-MAX_LAZY_SOURCES = 256
-"""Sources kept open until the packet is written (one file descriptor each); later ones
-are copied into memory at once."""
+_FD_RESERVE = 64
+"""Descriptors left for everything else (the output, pipes, the hasher, Typst's fonts)."""
+
+
+def lazy_source_limit() -> int:
+    """How many sources may stay open until the packet is written (one descriptor each;
+    later ones are copied into memory at once). The soft open-files limit is raised to
+    the hard one first (a process may do so on its own), so a 500-file packet is read
+    lazily like a 50-file one under the usual limits."""
+    try:
+        import resource  # POSIX only
+    except ImportError:  # pragma: no cover - Windows: its C runtime's 512 streams
+        return 512 - _FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 16
+    if soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    return max(16, soft - _FD_RESERVE)
 
 
 def _open_source(part: Part, index: int, lazy: bool) -> Pdf:
@@ -644,7 +664,7 @@ class _HashingSink(io.RawIOBase):
     :class:`io.BufferedWriter`: qpdf hands over ~1.5 KB at a time, and a Python ``write``
     for each of those would cost more than the hashing.
 
-    When ``out`` is a regular file (on Linux), the hashing is done by a forked child that
+    When ``out`` is a regular file (on Linux), the hashing is done by a small child that
     reads back what was written (from the page cache) while qpdf serialises the rest, on
     the other core: SHA-256 of the 190 MB reference packet is ~0.14 s. A thread could not
     do it: pikepdf holds the GIL while qpdf serialises. Otherwise (or if the child fails)
@@ -697,16 +717,22 @@ class _HashingSink(io.RawIOBase):
 
 
 class _ForkedHasher:
-    """A forked child hashing a file as it grows: told each new size over a pipe, it reads
-    (``pread``) and hashes up to it; told the final size, it sends back the hex digest."""
+    """A small child process hashing a file as it grows: told each new size over a pipe,
+    it reads (``pread``) and hashes up to it; told the final size, it sends back the hex
+    digest. It is a fresh, minimal interpreter (``python -I -S``, hashlib only: ~10 MB),
+    not a fork: a fork made while the packet is written would share, and be counted
+    with, the whole heap of the merge (30-190 MB). Its death with the parent is its
+    pipe closing."""
 
-    def __init__(self, fd: int, start: int, pid: int, progress: int, result: int) -> None:
-        self._fd, self._start, self._pid = fd, start, pid
+    def __init__(
+        self, fd: int, start: int, proc: subprocess.Popen[bytes], progress: int, result: int
+    ) -> None:
+        self._fd, self._start, self._proc, self._pid = fd, start, proc, proc.pid
         self._progress, self._result = progress, result
 
     @classmethod
     def start(cls, out: BinaryIO) -> _ForkedHasher | None:
-        if not hasattr(os, "fork") or not os.path.isdir("/proc/self/fd"):
+        if not os.path.isdir("/proc/self/fd") or not sys.executable:
             return None
         try:
             import fcntl  # POSIX only
@@ -723,25 +749,37 @@ class _ForkedHasher:
             fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
         except (ImportError, OSError, AttributeError, ValueError, io.UnsupportedOperation):
             return None
-        sha = hashlib.sha256()  # made before the fork: the child only updates it
         progress_r, progress_w = os.pipe()
         result_r, result_w = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about forking a process with threads: the child here
-            # only reads, hashes and writes to a pipe, then leaves with os._exit.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; its digest is checked by the tests
-            code = 1
-            try:
-                os.close(progress_w)
-                os.close(result_r)
-                code = _hash_child(fd, start, sha, progress_r, result_w)
-            finally:
-                os._exit(code)
-        os.close(progress_r)
-        os.close(result_w)
-        return cls(fd, start, pid, progress_w, result_r)
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    "-c",
+                    _HASH_CHILD,
+                    str(fd),
+                    str(start),
+                    str(progress_r),
+                    str(result_w),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(fd, progress_r, result_w),
+                close_fds=True,
+            )
+        except OSError:
+            for end in (fd, progress_r, progress_w, result_r, result_w):
+                os.close(end)
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(progress_r)
+            with contextlib.suppress(OSError):
+                os.close(result_w)
+        return cls(fd, start, proc, progress_w, result_r)
 
     def written(self, size: int) -> None:
         with contextlib.suppress(OSError):  # a dead child: finish() notices
@@ -774,7 +812,7 @@ class _ForkedHasher:
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
-            os.kill(self._pid, signal.SIGKILL)
+            self._proc.kill()
         self.close()
 
     def _reap(self) -> None:
@@ -784,7 +822,7 @@ class _ForkedHasher:
         with contextlib.suppress(OSError):
             os.close(self._result)
         with contextlib.suppress(OSError, ChildProcessError):
-            os.waitpid(self._pid, 0)
+            self._proc.wait()
 
     def close(self) -> None:
         self._reap()
@@ -792,34 +830,36 @@ class _ForkedHasher:
             os.close(self._fd)
 
 
-def _hash_child(fd: int, start: int, sha: Any, progress: int, result: int) -> int:
-    """The child's loop: hash [start, start + size) as sizes arrive; the final one comes
-    negated (-1 - size). Returns the exit code."""
-    offset, pending = start, b""
-    while True:
-        chunk = os.read(progress, 4096)
-        if not chunk:
-            return 1  # the parent went away without a final size
-        pending += chunk
-        final = None
-        target = offset - start
-        while len(pending) >= 8:
-            (value,) = struct.unpack("<q", pending[:8])
-            pending = pending[8:]
-            if value < 0:
-                final = target = -1 - value
-            else:
-                target = max(target, value)
-        end = start + target
-        while offset < end:
-            block = os.pread(fd, min(_HashingSink.CHUNK, end - offset), offset)
-            if not block:
-                return 1
-            sha.update(block)
-            offset += len(block)
-        if final is not None:
-            os.write(result, sha.hexdigest().encode("ascii"))
-            return 0
+_HASH_CHILD = """
+import hashlib, os, struct, sys
+fd, start, progress, result = (int(a) for a in sys.argv[1:5])
+sha, offset, pending = hashlib.sha256(), start, b""
+while True:
+    chunk = os.read(progress, 4096)
+    if not chunk:
+        sys.exit(1)  # the parent went away without a final size
+    pending += chunk
+    final, target = None, offset - start
+    while len(pending) >= 8:
+        (value,) = struct.unpack("<q", pending[:8])
+        pending = pending[8:]
+        if value < 0:
+            final = target = -1 - value
+        else:
+            target = max(target, value)
+    end = start + target
+    while offset < end:
+        block = os.pread(fd, min(4 << 20, end - offset), offset)
+        if not block:
+            sys.exit(1)
+        sha.update(block)
+        offset += len(block)
+    if final is not None:
+        os.write(result, sha.hexdigest().encode("ascii"))
+        sys.exit(0)
+"""
+"""The hasher child's program: hash [start, start + size) as sizes arrive on the
+progress pipe; the final one comes negated (-1 - size), and the hex digest goes back."""
 
 
 # --------------------------------------------------------------------------- assemble
@@ -948,6 +988,7 @@ def _assemble(
 
     # ---- open every part and read its pages (nothing copied yet)
     opened: list[tuple[int, Part, list[Any], Callable[[str], None]]] = []
+    lazy_limit = lazy_source_limit()
     marks: dict[int, list[Mark]] = {}  # part index -> the source's own bookmarks
     for index, part in enumerate(parts):
         seen: set[str] = set()
@@ -957,7 +998,7 @@ def _assemble(
                 seen.add(what)
                 dropped.append((index, what))
 
-        source = _open_source(part, index, lazy=index < MAX_LAZY_SOURCES)
+        source = _open_source(part, index, lazy=index < lazy_limit)
         sources.callback(source.close)  # open until the packet is written
         with _damaged(part, index):
             for what in _catalog_drops(source):
