@@ -1007,3 +1007,86 @@ def test_latex_bookmarks_and_links_by_name_survive_the_merge() -> None:
         if a.get_object().get("/Subtype") == "/Link"
     ]
     assert pages and all(3 <= p <= 5 for p in pages)
+
+
+def _stamp_forms_used(data: bytes) -> tuple[set[tuple[int, int]], int]:
+    """(the distinct stamp forms the pages draw, how many pages)."""
+    with pikepdf.Pdf.open(io.BytesIO(data)) as pdf:
+        forms = set()
+        for page in pdf.pages:
+            xo = page.obj.Resources.XObject
+            forms.add(next(v.objgen for k, v in xo.items() if k.startswith("/OkStamp")))
+        return forms, len(pdf.pages)
+
+
+def test_one_stamp_form_per_page_width_and_numbers_drawn_per_page() -> None:
+    """The stamps of a long packet are not one Typst page each: pages of one width share
+    one form, and each page's "Page x of N" is drawn with the sheet's embedded font, its
+    text extractable (PDFium) and in the embedded subset."""
+    import pypdfium2 as pdfium
+
+    sizes = [(595, 842, 0)] * 30 + [(842, 595, 0)] * 5 + [(612, 792, 90)] * 5
+    data, _ = build(
+        [Part("R", None, blank_pdf(sizes))],
+        stamp=StampSpec(LEFT, bates_prefix="DOE", bates_start=37),
+    )
+    forms, pages = _stamp_forms_used(data)
+    assert pages == 40
+    assert len(forms) == 3  # 595, 842 and 792 wide (the rotated pages read 792 across)
+    doc = pdfium.PdfDocument(data)
+    try:
+        for i in (0, 8, 29, 31, 39):
+            text = doc[i].get_textpage().get_text_range()
+            assert f"Page {i + 1} of 40" in text
+            assert f"DOE{37 + i:06d}" in text
+            assert LEFT in text
+    finally:
+        doc.close()
+    with pikepdf.Pdf.open(io.BytesIO(data)) as pdf:
+        fonts = {
+            v.objgen
+            for page in pdf.pages
+            for k, v in page.obj.Resources.Font.items()
+            if k.startswith("/OkStampF")
+        }
+        assert len(fonts) == 1  # one embedded font object for every page number
+        font = pdf.get_object(next(iter(fonts)))
+        assert "/FontFile3" in font.DescendantFonts[0].FontDescriptor or (
+            "/FontFile2" in font.DescendantFonts[0].FontDescriptor
+        )
+
+
+def test_a_bates_prefix_the_sheet_font_lacks_falls_back_to_a_stamp_page_each() -> None:
+    """A prefix in a script the stamp's first font lacks makes Typst fall back to other
+    fonts (or none): the page texts are then laid out by Typst, one page each, and read
+    the same."""
+    data, _ = build(
+        [Part("R", None, blank_pdf([(595, 842, 0)] * 3))],
+        stamp=StampSpec(LEFT, bates_prefix="X\u2588", system_fonts=False),
+    )
+    forms, pages = _stamp_forms_used(data)
+    assert pages == 3
+    reader = PdfReader(io.BytesIO(data))
+    for i, page in enumerate(reader.pages, start=1):
+        assert f"Page {i} of 3" in page.extract_text()
+    assert len(forms) == 3  # one Typst stamp page each
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX resource limits")
+def test_every_source_can_stay_open_past_the_usual_soft_limit() -> None:
+    """Sources are read lazily (from their files while the packet is written) only while
+    a descriptor is free for each: the soft open-files limit is raised to the hard one."""
+    code = (
+        "import resource\n"
+        "from opinionkit.pdf.assemble import lazy_source_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (100, hard))\n"
+        "n = lazy_source_limit()\n"
+        "print(n, resource.getrlimit(resource.RLIMIT_NOFILE)[0], hard)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    n, soft, hard = (int(v) for v in out.stdout.split())
+    want = hard if hard >= 0 else 1 << 16  # RLIM_INFINITY is -1
+    if want <= 100:
+        pytest.skip("the hard limit leaves nothing to raise")
+    assert soft == want and n == soft - 64

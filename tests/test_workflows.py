@@ -6,6 +6,8 @@ import io
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -426,3 +428,41 @@ def test_bundle_with_jobs_and_jsonl(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert len(list((tmp_path / "out").iterdir())) == 3
     assert not io.StringIO(result.stdout).read().count("Traceback")
+
+
+_BATCH_PROBE = """
+import sys
+from opinionkit.batch import run_cases, typst_used
+from opinionkit.inspect import limits
+
+
+def probe(path):
+    return "opinionkit.checks.files" in sys.modules, limits._WORKERS
+
+
+if __name__ == "__main__":
+    import opinionkit.checks.files  # noqa: F401  (warm: a fork has it, a spawn does not)
+
+    def rows():
+        return [r for _, _, r, _ in run_cases(probe, ["a", "b"], (), 2)]
+
+    print(typst_used(), rows())
+    from opinionkit.pdf.stamp import StampSpec, render_stamps
+
+    render_stamps(StampSpec("x"), [(500.0, "Page 1 of 1")])
+    print(typst_used(), rows())
+"""
+
+
+def test_batch_workers_are_warm_forks_until_typst_ran_and_inspect_on_one_child(
+    tmp_path: Path,
+) -> None:
+    """--jobs workers are forks of the warm parent while it has never run Typst (which
+    cannot run in a fork of a process that used it), fresh interpreters after; either
+    way each inspects its case's files on one bounded child, not one per CPU."""
+    script = tmp_path / "probe.py"
+    script.write_text(_BATCH_PROBE)
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.splitlines()
+    assert out == ["False [(True, 1), (True, 1)]", "True [(False, 1), (False, 1)]"]

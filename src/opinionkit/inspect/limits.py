@@ -38,6 +38,19 @@ class Limits:
     """False runs inspections in-process (for debugging; not safe with hostile files)."""
 
 
+_WORKERS = 0
+"""Workers :func:`run_many` starts when the caller names none (0: one per CPU); see
+:func:`share_cpus`."""
+
+
+def share_cpus(workers: int) -> None:
+    """Make this process's :func:`run_many` calls use ``workers`` workers by default: a
+    batch worker (``--jobs``) inspects its case's files on one, not one per CPU, so the
+    batch's cases do not compete for the same cores."""
+    global _WORKERS
+    _WORKERS = max(0, workers)
+
+
 _PARENT_CHECK_SECONDS = 1.0
 """How often an idle worker looks whether its parent is still there."""
 
@@ -203,7 +216,7 @@ def run_many(
                 out.append(e)
         return out
 
-    workers = min(workers or max(1, min(os.cpu_count() or 1, 8)), len(jobs))
+    workers = min(workers or _WORKERS or max(1, min(os.cpu_count() or 1, 8)), len(jobs))
     results: list[Any] = [None] * len(jobs)
     pending = list(range(len(jobs)))
     pending.reverse()  # pop() from the end takes jobs in order

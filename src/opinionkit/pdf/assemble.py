@@ -68,9 +68,10 @@ import io
 import logging
 import os
 import re
-import signal
 import stat
 import struct
+import subprocess
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -86,9 +87,13 @@ from opinionkit.errors import InputError
 from opinionkit.inspect.filetype import file_sha256
 from opinionkit.pdf.navigation import READ_ERRORS, Destinations, Mark, fix_links, read_outline
 from opinionkit.pdf.stamp import (
+    NumberFont,
     StampSpec,
     VisualBox,
+    number_font,
+    number_ops,
     placement_matrix,
+    render_sheet,
     render_stamps,
     render_width,
     right_text,
@@ -217,9 +222,28 @@ def _part_digest(part: Part) -> str:
     return file_sha256(part.source)
 
 
-MAX_LAZY_SOURCES = 256
-"""Sources kept open until the packet is written (one file descriptor each); later ones
-are copied into memory at once."""
+_FD_RESERVE = 64
+"""Descriptors left for everything else (the output, pipes, the hasher, Typst's fonts)."""
+
+
+def lazy_source_limit() -> int:
+    """How many sources may stay open until the packet is written (one descriptor each;
+    later ones are copied into memory at once). The soft open-files limit is raised to
+    the hard one first (a process may do so on its own), so a 500-file packet is read
+    lazily like a 50-file one under the usual limits."""
+    try:
+        import resource  # POSIX only
+    except ImportError:  # pragma: no cover - Windows: its C runtime's 512 streams
+        return 512 - _FD_RESERVE
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 16
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 16
+    if soft < want:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+    return max(16, soft - _FD_RESERVE)
 
 
 def _open_source(part: Part, index: int, lazy: bool) -> Pdf:
@@ -490,7 +514,7 @@ def _page_box(obj: Any) -> VisualBox:
 
 
 def _stamp_forms(out: Pdf, stamps_pdf: bytes, count: int) -> list[Any]:
-    """Turn each page of the Typst stamp PDF into a Form XObject inside ``out`` (the fonts
+    """Turn each page of a Typst stamp PDF into a Form XObject inside ``out`` (the fonts
     all stamps share are copied once)."""
     stamps = Pdf.open(io.BytesIO(stamps_pdf))
     if len(stamps.pages) != count:
@@ -500,10 +524,89 @@ def _stamp_forms(out: Pdf, stamps_pdf: bytes, count: int) -> list[Any]:
     return list(out.copy_foreign(stamps.make_indirect(Array(forms))))
 
 
+@dataclass
+class _Stamps:
+    """Every page's stamp: a Form XObject shared by all pages of one layout width (the
+    left text), and the page's own right-hand text as a few operators in the sheet's
+    embedded font (:func:`opinionkit.pdf.stamp.number_ops`). So memory and time do not
+    grow with a Typst page and a form per packet page. When the sheet's glyphs cannot
+    draw the page texts (a Bates prefix in a script its font lacks: the number page then
+    needs several fonts), every page gets its own Typst stamp page, as before."""
+
+    forms: list[Any]
+    form_of: list[int]
+    """page index -> index in ``forms``"""
+    texts: list[str]
+    widths: list[float]
+    """page index -> layout width"""
+    metrics: NumberFont | None = None
+    font: Any = None
+    gs: Any = None
+
+    @classmethod
+    def make(
+        cls,
+        out: Pdf,
+        spec: StampSpec,
+        sheet_pdf: bytes,
+        widths: list[float],
+        layout: list[tuple[float, float]],
+        texts: list[str],
+    ) -> _Stamps:
+        page_widths = [round(w, 3) for w, _ in layout]
+        sheet = Pdf.open(io.BytesIO(sheet_pdf))
+        if len(sheet.pages) != len(widths) + 1:
+            raise RuntimeError(f"stamp sheet has {len(sheet.pages)} pages for {len(widths)}")
+        resources = sheet.pages[-1].obj.get("/Resources", Dictionary())
+        fonts: Any = resources.get("/Font")
+        states: Any = resources.get("/ExtGState")
+        metrics: NumberFont | None = None
+        font: Any = None
+        gs: Any = None
+        if _is_dict(fonts) and _is_dict(states) and len(fonts) == 1 and len(states) == 1:
+            font, gs = next(iter(fonts.values())), next(iter(states.values()))
+            metrics = number_font(font)
+        if metrics is None or not metrics.covers("".join(set("".join(texts)))):
+            rendered = render_stamps(spec, list(zip(page_widths, texts, strict=True)))
+            forms = _stamp_forms(out, rendered, len(texts))
+            return cls(forms, list(range(len(texts))), [], page_widths)
+        pages = sheet.pages[:-1]
+        made = [p.as_form_xobject(handle_transformations=False) for p in pages]
+        copied = list(out.copy_foreign(sheet.make_indirect(Array([*made, font, gs]))))
+        font_ref, gs_ref = (o if o.is_indirect else out.make_indirect(o) for o in copied[-2:])
+        where = {w: k for k, w in enumerate(widths)}
+        return cls(
+            copied[:-2],
+            [where[w] for w in page_widths],
+            texts,
+            page_widths,
+            metrics,
+            font_ref,
+            gs_ref,
+        )
+
+    def number(self, i: int, font_name: str, gs_name: str) -> bytes | None:
+        if self.metrics is None:
+            return None
+        return number_ops(self.texts[i], self.widths[i], self.metrics, font_name, gs_name)
+
+
+def _with_entry(resources: Dictionary, key: str, base: str, value: Any) -> str:
+    """Add ``value`` to the ``key`` subdictionary of ``resources`` (a fresh copy, so a
+    dictionary the page shares is never changed) under an unused name; returns the name."""
+    sub = resources.get(key)
+    new = Dictionary(dict(sub.items())) if _is_dict(sub) else Dictionary()
+    name = _unique_name(new, base)
+    new[name] = value
+    resources[key] = new
+    return name
+
+
 def _stamp_page(
     out: Pdf,
     page: Any,
-    form: Any,
+    stamps: _Stamps,
+    i: int,
     box: VisualBox,
     scale: float,
     q_ref: Any,
@@ -519,9 +622,15 @@ def _stamp_page(
         new_xo[name] = ref
         ops.append(f"q {cm} cm {name} Do Q\n".encode())
     stamp_name = _unique_name(new_xo, "/OkStamp")
-    new_xo[stamp_name] = form
-    ops.append(f"q {_fmt(placement_matrix(box, scale))} cm {stamp_name} Do Q\n".encode())
+    new_xo[stamp_name] = stamps.forms[stamps.form_of[i]]
+    placed = _fmt(placement_matrix(box, scale))
+    ops.append(f"q {placed} cm {stamp_name} Do Q\n".encode())
     new_res.XObject = new_xo
+    if stamps.metrics is not None:
+        font_name = _with_entry(new_res, "/Font", "/OkStampF", stamps.font)
+        gs_name = _with_entry(new_res, "/ExtGState", "/OkStampGS", stamps.gs)
+        number = stamps.number(i, font_name, gs_name)
+        ops.append(b"q " + placed.encode() + b" cm " + (number or b"") + b" Q\n")
     page.Resources = new_res
     contents = page.get("/Contents")
     if isinstance(contents, Stream):
@@ -555,7 +664,7 @@ class _HashingSink(io.RawIOBase):
     :class:`io.BufferedWriter`: qpdf hands over ~1.5 KB at a time, and a Python ``write``
     for each of those would cost more than the hashing.
 
-    When ``out`` is a regular file (on Linux), the hashing is done by a forked child that
+    When ``out`` is a regular file (on Linux), the hashing is done by a small child that
     reads back what was written (from the page cache) while qpdf serialises the rest, on
     the other core: SHA-256 of the 190 MB reference packet is ~0.14 s. A thread could not
     do it: pikepdf holds the GIL while qpdf serialises. Otherwise (or if the child fails)
@@ -608,16 +717,22 @@ class _HashingSink(io.RawIOBase):
 
 
 class _ForkedHasher:
-    """A forked child hashing a file as it grows: told each new size over a pipe, it reads
-    (``pread``) and hashes up to it; told the final size, it sends back the hex digest."""
+    """A small child process hashing a file as it grows: told each new size over a pipe,
+    it reads (``pread``) and hashes up to it; told the final size, it sends back the hex
+    digest. It is a fresh, minimal interpreter (``python -I -S``, hashlib only: ~10 MB),
+    not a fork: a fork made while the packet is written would share, and be counted
+    with, the whole heap of the merge (30-190 MB). Its death with the parent is its
+    pipe closing."""
 
-    def __init__(self, fd: int, start: int, pid: int, progress: int, result: int) -> None:
-        self._fd, self._start, self._pid = fd, start, pid
+    def __init__(
+        self, fd: int, start: int, proc: subprocess.Popen[bytes], progress: int, result: int
+    ) -> None:
+        self._fd, self._start, self._proc, self._pid = fd, start, proc, proc.pid
         self._progress, self._result = progress, result
 
     @classmethod
     def start(cls, out: BinaryIO) -> _ForkedHasher | None:
-        if not hasattr(os, "fork") or not os.path.isdir("/proc/self/fd"):
+        if not os.path.isdir("/proc/self/fd") or not sys.executable:
             return None
         try:
             import fcntl  # POSIX only
@@ -634,25 +749,37 @@ class _ForkedHasher:
             fd = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
         except (ImportError, OSError, AttributeError, ValueError, io.UnsupportedOperation):
             return None
-        sha = hashlib.sha256()  # made before the fork: the child only updates it
         progress_r, progress_w = os.pipe()
         result_r, result_w = os.pipe()
-        with warnings.catch_warnings():
-            # Python 3.12+ warns about forking a process with threads: the child here
-            # only reads, hashes and writes to a pipe, then leaves with os._exit.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child; its digest is checked by the tests
-            code = 1
-            try:
-                os.close(progress_w)
-                os.close(result_r)
-                code = _hash_child(fd, start, sha, progress_r, result_w)
-            finally:
-                os._exit(code)
-        os.close(progress_r)
-        os.close(result_w)
-        return cls(fd, start, pid, progress_w, result_r)
+        try:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-I",
+                    "-S",
+                    "-c",
+                    _HASH_CHILD,
+                    str(fd),
+                    str(start),
+                    str(progress_r),
+                    str(result_w),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                pass_fds=(fd, progress_r, result_w),
+                close_fds=True,
+            )
+        except OSError:
+            for end in (fd, progress_r, progress_w, result_r, result_w):
+                os.close(end)
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(progress_r)
+            with contextlib.suppress(OSError):
+                os.close(result_w)
+        return cls(fd, start, proc, progress_w, result_r)
 
     def written(self, size: int) -> None:
         with contextlib.suppress(OSError):  # a dead child: finish() notices
@@ -685,7 +812,7 @@ class _ForkedHasher:
 
     def kill(self) -> None:
         with contextlib.suppress(OSError):
-            os.kill(self._pid, signal.SIGKILL)
+            self._proc.kill()
         self.close()
 
     def _reap(self) -> None:
@@ -695,7 +822,7 @@ class _ForkedHasher:
         with contextlib.suppress(OSError):
             os.close(self._result)
         with contextlib.suppress(OSError, ChildProcessError):
-            os.waitpid(self._pid, 0)
+            self._proc.wait()
 
     def close(self) -> None:
         self._reap()
@@ -703,34 +830,36 @@ class _ForkedHasher:
             os.close(self._fd)
 
 
-def _hash_child(fd: int, start: int, sha: Any, progress: int, result: int) -> int:
-    """The child's loop: hash [start, start + size) as sizes arrive; the final one comes
-    negated (-1 - size). Returns the exit code."""
-    offset, pending = start, b""
-    while True:
-        chunk = os.read(progress, 4096)
-        if not chunk:
-            return 1  # the parent went away without a final size
-        pending += chunk
-        final = None
-        target = offset - start
-        while len(pending) >= 8:
-            (value,) = struct.unpack("<q", pending[:8])
-            pending = pending[8:]
-            if value < 0:
-                final = target = -1 - value
-            else:
-                target = max(target, value)
-        end = start + target
-        while offset < end:
-            block = os.pread(fd, min(_HashingSink.CHUNK, end - offset), offset)
-            if not block:
-                return 1
-            sha.update(block)
-            offset += len(block)
-        if final is not None:
-            os.write(result, sha.hexdigest().encode("ascii"))
-            return 0
+_HASH_CHILD = """
+import hashlib, os, struct, sys
+fd, start, progress, result = (int(a) for a in sys.argv[1:5])
+sha, offset, pending = hashlib.sha256(), start, b""
+while True:
+    chunk = os.read(progress, 4096)
+    if not chunk:
+        sys.exit(1)  # the parent went away without a final size
+    pending += chunk
+    final, target = None, offset - start
+    while len(pending) >= 8:
+        (value,) = struct.unpack("<q", pending[:8])
+        pending = pending[8:]
+        if value < 0:
+            final = target = -1 - value
+        else:
+            target = max(target, value)
+    end = start + target
+    while offset < end:
+        block = os.pread(fd, min(4 << 20, end - offset), offset)
+        if not block:
+            sys.exit(1)
+        sha.update(block)
+        offset += len(block)
+    if final is not None:
+        os.write(result, sha.hexdigest().encode("ascii"))
+        sys.exit(0)
+"""
+"""The hasher child's program: hash [start, start + size) as sizes arrive on the
+progress pipe; the final one comes negated (-1 - size), and the hex digest goes back."""
 
 
 # --------------------------------------------------------------------------- assemble
@@ -859,6 +988,7 @@ def _assemble(
 
     # ---- open every part and read its pages (nothing copied yet)
     opened: list[tuple[int, Part, list[Any], Callable[[str], None]]] = []
+    lazy_limit = lazy_source_limit()
     marks: dict[int, list[Mark]] = {}  # part index -> the source's own bookmarks
     for index, part in enumerate(parts):
         seen: set[str] = set()
@@ -868,7 +998,7 @@ def _assemble(
                 seen.add(what)
                 dropped.append((index, what))
 
-        source = _open_source(part, index, lazy=index < MAX_LAZY_SOURCES)
+        source = _open_source(part, index, lazy=index < lazy_limit)
         sources.callback(source.close)  # open until the packet is written
         with _damaged(part, index):
             for what in _catalog_drops(source):
@@ -885,16 +1015,17 @@ def _assemble(
     if total < first_page_number + n - 1:
         raise ValueError("total_pages is smaller than the last page number of this output")
 
-    # ---- stamps: Typst lays them out on a helper thread (it releases the GIL) while the
-    # pages are copied; a copy has the same boxes as its source page.
+    # ---- stamps: Typst lays out the sheet (one form per page width) on a helper thread
+    # (it releases the GIL) while the pages are copied; a copy has its source's boxes.
     boxes: list[VisualBox] = []
     for index, part, src_pages, _ in opened:
         with _damaged(part, index):
             boxes.extend(_page_box(obj) for obj in src_pages)
     layout = [render_width(b) for b in boxes]
-    texts = [(layout[i][0], right_text(stamp, first_page_number + i, total, i)) for i in range(n)]
+    texts = [right_text(stamp, first_page_number + i, total, i) for i in range(n)]
+    widths = sorted({round(w, 3) for w, _ in layout})
     with concurrent.futures.ThreadPoolExecutor(1, "opinionkit-stamps") as pool:
-        rendering = pool.submit(render_stamps, stamp, texts) if n else None
+        rendering = pool.submit(render_sheet, stamp, widths) if n else None
 
         # ---- copy the pages
         for index, part, src_pages, noted in opened:
@@ -919,7 +1050,7 @@ def _assemble(
                     index, part.title, part.group, range(printed_start, printed_start + count)
                 )
             )
-        stamps_pdf = rendering.result() if rendering is not None else b""
+        sheet_pdf = rendering.result() if rendering is not None else b""
 
     tree = pdf.Root.Pages
     for page in copied:
@@ -928,10 +1059,10 @@ def _assemble(
     tree.Count = len(copied)
     pages = list(pdf.pages)
     if n:
-        forms = _stamp_forms(pdf, stamps_pdf, n)
+        stamps = _Stamps.make(pdf, stamp, sheet_pdf, widths, layout, texts)
         q_ref = pdf.make_stream(b"q\n")
         for i, obj in enumerate(copied):
-            _stamp_page(pdf, obj, forms[i], boxes[i], layout[i][1], q_ref, draws.get(i, []))
+            _stamp_page(pdf, obj, stamps, i, boxes[i], layout[i][1], q_ref, draws.get(i, []))
 
     # ---- internal links
     unresolved = _rewrite_links(pages, first_page_number)

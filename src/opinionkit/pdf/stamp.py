@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,12 +65,16 @@ _TYPST_SOURCE = r"""
 #let tag(body) = box(fill: white.transparentize(12%), inset: (x: 2pt, y: 1.2pt), body)
 // Two placed boxes, not a grid: half the layout time over hundreds of stamp pages. The
 // left text gets the width the right text ("Page 10000 of 10000  PREFIX000001") can
-// never need; the Form XObject's BBox clips anything outside the stamp.
+// never need; the Form XObject's BBox clips anything outside the stamp. An entry is
+// [width, right text or none, with the left text]: a sheet of forms has no right text
+// (drawn per page by number_ops) and ends with one page of the glyphs it needs.
 #for s in stamps {
   page(width: s.at(0) * 1pt, {
-    place(bottom + left, dx: 18pt, dy: -9pt,
-      box(width: s.at(0) * 1pt - 36pt - 160pt, tag(left-text)))
-    place(bottom + right, dx: -18pt, dy: -9pt, tag(s.at(1)))
+    if s.at(2) {
+      place(bottom + left, dx: 18pt, dy: -9pt,
+        box(width: s.at(0) * 1pt - 36pt - 160pt, tag(left-text)))
+    }
+    if s.at(1) != none { place(bottom + right, dx: -18pt, dy: -9pt, tag(s.at(1))) }
   })
 }
 """
@@ -194,19 +199,127 @@ def _compiler(system_fonts: bool, font_paths: tuple[str, ...]) -> Any:
 
 
 def render_stamps(spec: StampSpec, pages: Sequence[tuple[float, str]]) -> bytes:
-    """Render one stamp page per ``(layout width, right text)`` and return the Typst PDF."""
+    """Render one stamp page per ``(layout width, right text)`` and return the Typst PDF
+    (the fallback when the page numbers cannot be drawn by :func:`number_ops`)."""
+    return _compile(spec, [[round(w, 3), r, True] for w, r in pages])
+
+
+def number_chars(spec: StampSpec) -> str:
+    """Every character a right-hand text of ``spec`` can hold."""
+    return "".join(sorted(set("Page of 0123456789" + (spec.bates_prefix or ""))))
+
+
+def render_sheet(spec: StampSpec, widths: Sequence[float]) -> bytes:
+    """Render the stamp *sheet*: one page per distinct layout width with the left text
+    only (each becomes one Form XObject, shared by every page of that width), then one
+    page with every character of :func:`number_chars`, spaced so that none forms a
+    ligature: the page numbers drawn by :func:`number_ops` use its glyphs, so they are in
+    the embedded subset."""
+    sample = " ".join(number_chars(spec))
+    return _compile(spec, [*([round(w, 3), None, True] for w in widths), [1224, sample, False]])
+
+
+def _compile(spec: StampSpec, entries: list[list[Any]]) -> bytes:
     source = (
         _TYPST_SOURCE.replace("__HEIGHT__", f"{STAMP_HEIGHT:g}")
         .replace("__FONTS__", spec.font_stack())
         .encode()
     )
     compiler = _compiler(spec.system_fonts, tuple(str(p) for p in spec.font_paths))
-    inputs = {
-        "left": spec.left,
-        "stamps": json.dumps([[round(w, 3), r] for w, r in pages]),
-    }
+    inputs = {"left": spec.left, "stamps": json.dumps(entries)}
     pdf = compiler.compile(
         input=source, format="pdf", sys_inputs=inputs, timestamp=0, pdf_tags=False
     )
     assert isinstance(pdf, bytes)
     return pdf
+
+
+# The right-hand tag as Typst lays it out (``tag`` and ``place`` in _TYPST_SOURCE): 7 pt
+# text whose box runs from 1.2 pt below the baseline to 1.2 pt above the cap height,
+# 2 pt wider than the text on each side, its bottom 9 pt above the stamp's and its right
+# edge 18 pt inside the stamp's.
+_SIZE, _INSET_X, _INSET_Y, _EDGE_X, _EDGE_Y = 7.0, 2.0, 1.2, 18.0, 9.0
+
+_CMAP_CHAR = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]+)>")
+_CMAP_RANGE = re.compile(rb"<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]{4})>\s*<([0-9A-Fa-f]+)>")
+
+
+@dataclass(frozen=True)
+class NumberFont:
+    """What drawing text in one embedded (Identity-H) font of the sheet needs."""
+
+    codes: dict[str, int]
+    """character -> CID (from the font's ToUnicode map)"""
+    widths: dict[int, float]
+    """CID -> advance in 1/1000 em"""
+    cap_height: float
+    """in 1/1000 em"""
+
+    def covers(self, chars: str) -> bool:
+        return all(c in self.codes and self.codes[c] in self.widths for c in chars)
+
+
+def number_font(font: Any) -> NumberFont | None:
+    """The metrics of a Typst-embedded Type0 font (a pikepdf dictionary), or None when it
+    is not the kind :func:`number_ops` can draw with."""
+    try:
+        if str(font.get("/Subtype")) != "/Type0" or str(font.get("/Encoding")) != "/Identity-H":
+            return None
+        cid_font = font.DescendantFonts[0]
+        cap = float(cid_font.FontDescriptor.CapHeight)
+        cmap = font.ToUnicode.read_bytes()
+        raw_w = list(cid_font.get("/W", []))
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        return None
+    codes: dict[str, int] = {}
+    for block in re.findall(rb"beginbfchar(.*?)endbfchar", cmap, re.S):
+        for cid, uni in _CMAP_CHAR.findall(block):
+            text = bytes.fromhex(uni.decode()).decode("utf-16-be", "replace")
+            if len(text) == 1:
+                codes.setdefault(text, int(cid, 16))
+    for block in re.findall(rb"beginbfrange(.*?)endbfrange", cmap, re.S):
+        for lo, hi, uni in _CMAP_RANGE.findall(block):
+            first = bytes.fromhex(uni.decode()).decode("utf-16-be", "replace")
+            if len(first) == 1:
+                for k in range(int(hi, 16) - int(lo, 16) + 1):
+                    codes.setdefault(chr(ord(first) + k), int(lo, 16) + k)
+    widths: dict[int, float] = {}
+    i = 0
+    try:
+        while i < len(raw_w):
+            start = int(raw_w[i])
+            nxt = raw_w[i + 1]
+            if isinstance(nxt, int) or not hasattr(nxt, "__iter__"):
+                for cid in range(start, int(nxt) + 1):
+                    widths[cid] = float(raw_w[i + 2])
+                i += 3
+            else:
+                for k, w in enumerate(nxt):
+                    widths[start + k] = float(w)
+                i += 2
+    except (IndexError, TypeError, ValueError):
+        return None
+    return NumberFont(codes, widths, cap)
+
+
+def number_ops(text: str, width: float, font: NumberFont, font_name: str, gs_name: str) -> bytes:
+    """Content-stream operators drawing the right-hand tag ``text`` in stamp space (for a
+    stamp laid out ``width`` wide) as Typst would: its translucent white box, then the
+    text in ``font_name`` (every character must be covered: :meth:`NumberFont.covers`)."""
+    cids = [font.codes[c] for c in text]
+    text_w = sum(font.widths[c] for c in cids) * _SIZE / 1000
+    box_w = text_w + 2 * _INSET_X
+    box_h = font.cap_height * _SIZE / 1000 + 2 * _INSET_Y
+    x = width - _EDGE_X - box_w
+    hexed = "".join(f"{c:04x}" for c in cids)
+    return (
+        f"0 0 {_num(width)} {STAMP_HEIGHT:g} re W n "
+        f"q {gs_name} gs 1 g {_num(x)} {_EDGE_Y:g} {_num(box_w)} {_num(box_h)} re f Q "
+        f"0 g BT {font_name} {_SIZE:g} Tf {_num(x + _INSET_X)} {_EDGE_Y + _INSET_Y:g} Td "
+        f"<{hexed}> Tj ET"
+    ).encode("ascii")
+
+
+def _num(v: float) -> str:
+    s = f"{v:.3f}".rstrip("0").rstrip(".")
+    return "0" if s in ("-0", "") else s
