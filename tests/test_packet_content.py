@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opinionkit.check import check_case
 from opinionkit.models import Case
@@ -187,3 +189,10 @@ def test_a_requested_video_consultation_is_asked_for_in_the_letter() -> None:
     text = flat(render_letter_text(inp(c)))
     assert "also like a video consultation with the reviewing doctor (fee USD 2,500)" in text
     assert "video consultation" in letter_pdf_text(c)
+
+
+@given(st.decimals(min_value=Decimal("0.000000001"), max_value=Decimal("1e12"), places=9))
+def test_plain_numbers_read_back_exactly(value: Decimal) -> None:
+    printed = plain_number(value)
+    assert "e" not in printed.lower()
+    assert Decimal(printed.replace(",", "")) == value
