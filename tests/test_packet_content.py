@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from opinionkit.check import check_case
 from opinionkit.models import Case
@@ -187,3 +189,29 @@ def test_a_requested_video_consultation_is_asked_for_in_the_letter() -> None:
     text = flat(render_letter_text(inp(c)))
     assert "also like a video consultation with the reviewing doctor (fee USD 2,500)" in text
     assert "video consultation" in letter_pdf_text(c)
+
+
+@given(st.decimals(min_value=Decimal("0.000000001"), max_value=Decimal("1e12"), places=9))
+def test_plain_numbers_read_back_exactly(value: Decimal) -> None:
+    printed = plain_number(value)
+    assert "e" not in printed.lower()
+    assert Decimal(printed.replace(",", "")) == value
+
+
+def test_html_special_characters_print_literally() -> None:
+    """Typst templates autoescape only so that super() stays markup: nothing is
+    HTML-escaped."""
+    c = Case.model_validate(base_data(name='Ada O\'Brien & <Sons> "Q"'))
+    text = summary_text(c)
+    assert "Ada O'Brien & <Sons>" in text and "&amp;" not in text and "&lt;" not in text
+
+
+def test_super_keeps_the_shipped_blocks_markup(tmp_path: Path) -> None:
+    (tmp_path / "summary.typ.j2").write_text(
+        '{% extends "shipped/summary.typ.j2" %}'
+        "{% block allergies %}{{ super() }}\n#small[Checked.]\n{% endblock %}\n"
+    )
+    fm = render_front_matter(inp(make()), tmp_path)
+    text = flat(text_of(section(fm, "summary")))
+    assert "Allergies: No known allergies. Checked." in text
+    assert "#block" not in text and "#text" not in text

@@ -599,7 +599,7 @@ def test_allergies_listed_and_not_given() -> None:
     assert "penicillin (rash)" in text and "No known allergies" not in text
     del data["allergies"]
     text = flat(text_of(section(render_front_matter(inp(Case.model_validate(data))), "summary")))
-    assert "Allergies Not given." in text
+    assert "Allergies: Not given." in text
 
 
 def test_the_volume_column_appears_only_with_several_volumes() -> None:

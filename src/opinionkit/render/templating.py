@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import markupsafe
 import typst
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -119,10 +120,19 @@ def typst_string(value: object) -> str:
 
 
 def finalize(value: Any) -> str:
-    """What every ``{{ ... }}`` prints in a Typst template: literal text, safe in markup."""
+    """What every ``{{ ... }}`` prints in a Typst template: literal text, safe in markup.
+
+    Returns :class:`markupsafe.Markup`, so that Jinja's autoescaping (on for Typst
+    templates) leaves it alone: autoescaping is on only so that ``{{ super() }}`` and
+    ``{% set %}`` blocks -- Typst the templates wrote themselves -- come back as Markup
+    and print as markup, not as text."""
+    return markupsafe.Markup(_finalized(value))
+
+
+def _finalized(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, Markup):
+    if isinstance(value, Markup | markupsafe.Markup):
         return str(value)
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -312,12 +322,12 @@ def environment(templates_dir: Path | None = None, text: bool = False) -> jinja2
             raise InputError(f"{templates_dir}: --templates must name a folder of templates")
         loaders.append(jinja2.FileSystemLoader(str(templates_dir)))
     loaders.append(jinja2.FileSystemLoader(str(shipped)))
-    tag = f"{jinja2.__version__}|sandboxed-immutable|{'text' if text else 'typst'}|v1"
+    tag = f"{jinja2.__version__}|sandboxed-immutable|{'text' if text else 'typst'}|v2"
     env = ImmutableSandboxedEnvironment(
         loader=_GuardedLoader(jinja2.ChoiceLoader(loaders)),
         bytecode_cache=_template_cache(tag),
         undefined=jinja2.StrictUndefined,
-        autoescape=False,
+        autoescape=not text,  # see finalize: every value is escaped for Typst there
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
