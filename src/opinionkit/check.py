@@ -274,7 +274,9 @@ def check_case(
     loaded.findings.extend(check_completeness(loaded, profile, today))
     loaded.findings.extend(check_consistency(loaded, profile, today))
     if options.files:
-        records, file_findings = check_files(loaded, options.limits, options.max_file_mb)
+        records, file_findings = check_files(
+            loaded, options.limits, options.max_file_mb, options.ocr, options.ocr_lines
+        )
         result.records = records
         loaded.findings.extend(file_findings)
     return result
