@@ -101,6 +101,15 @@ def _font(pdf: pikepdf.Pdf) -> pikepdf.Object:
     return pdf.make_indirect(font)
 
 
+def _free_name(page: pikepdf.Page) -> Name:
+    """A font resource name the page does not use (fixed, not random: same bytes)."""
+    fonts = page.obj.get("/Resources", Dictionary()).get("/Font", Dictionary())
+    n = 0
+    while f"/OkOCR{n}" in fonts:
+        n += 1
+    return Name(f"/OkOCR{n}")
+
+
 def _hex(text: str) -> str:
     return "".join(
         f"{ord(ch):04X}" if ord(ch) <= 0xFFFF and not 0xD800 <= ord(ch) <= 0xDFFF else "FFFD"
@@ -155,7 +164,8 @@ def add_text_layer(
                 continue
             if font is None:
                 font = _font(pdf)
-            name = page.add_resource(font, Name.Font, prefix="OCR")
+            name = _free_name(page)
+            page.add_resource(font, Name.Font, name)
             box = tuple(float(v) for v in page.cropbox)
             ops = line_operators(lines, str(name)[1:], (box[0], box[1], box[2], box[3]))
             page.contents_add(pikepdf.Stream(pdf, b"q\n"), prepend=True)
