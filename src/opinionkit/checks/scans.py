@@ -60,17 +60,16 @@ def _available_mb() -> int | None:
     return None
 
 
-def ocr_workers(jobs: int) -> tuple[int, int]:
-    """(workers, threads each): one worker per core, no more than the available memory
-    holds at :data:`OCR_WORKER_MB` each, no more than there are pages; the cores left
-    over go to each worker's threads."""
-    cores = max(1, min(os.cpu_count() or 1, 8))
-    workers = cores
+def ocr_workers(jobs: int) -> int:
+    """One OCR worker per core, no more than the available memory holds at
+    :data:`OCR_WORKER_MB` each, no more than there are pages. Each worker runs the
+    engine on one thread: the CPU-time limit of a job (``--timeout``) then means wall
+    time on a free core, and the pages, not the threads, share the cores."""
+    workers = max(1, min(os.cpu_count() or 1, 8))
     mb = _available_mb()
     if mb is not None:
         workers = min(workers, max(1, mb // OCR_WORKER_MB))
-    workers = max(1, min(workers, jobs))
-    return workers, max(1, cores // workers)
+    return max(1, min(workers, jobs))
 
 
 @dataclass
@@ -144,11 +143,11 @@ def read_scans(checker: _FileChecker, slots: list[_Slot]) -> None:
     jobs: list[tuple[Any, tuple[Any, ...]]] = []
     owners: list[tuple[_Plan, int]] = []
     count = sum(len(p.pages) for p in plans.values())
-    workers, threads = ocr_workers(count)
+    workers = ocr_workers(count)
     for plan in plans.values():
         for n in plan.pages:
             args = (plan.path, plan.kind, n - 1, plan.password, checker.who)
-            jobs.append((read_page, (*args, checker.ocr_lines, threads)))
+            jobs.append((read_page, (*args, checker.ocr_lines, 1)))
             owners.append((plan, n))
     limits = dataclasses.replace(checker.limits, memory_mb=checker.limits.memory_mb + OCR_ENGINE_MB)
     done = run_many(jobs, limits=limits, workers=workers)
