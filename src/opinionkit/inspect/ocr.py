@@ -72,8 +72,9 @@ MAX_SIDE = 2600
 """Larger images (phone photos) are scaled down to this longest side before OCR."""
 CONFIDENT = 0.85
 """A line read with a lower score never shows another patient."""
-OCR_WORKER_MB = 1024
-"""Memory one OCR worker needs (peak resident size measured ~650 MB, with headroom):
+OCR_WORKER_MB = 1536
+"""Memory one OCR worker needs (peak resident size measured 0.63 GB on a fax page and
+1.25 GB on a dense page of small print):
 the number of OCR workers is bounded by the memory available as well as by the cores."""
 
 OCR_ENGINE_MB = 1536
