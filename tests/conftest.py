@@ -1,6 +1,10 @@
 """What the tests share: where things are, the fixed clock, and copies of the examples.
 
 Constants are importable (`from conftest import TODAY`); fixtures need no import.
+
+OCR is on by default wherever the extra is installed (CI installs it); it reads every
+scan, seconds a page. Tests outside tests/test_ocr.py check what they were written for
+with OCR off, in-process and in the CLI subprocesses they start.
 """
 
 from __future__ import annotations
@@ -50,3 +54,15 @@ def example_copy(tmp_path: Path) -> Callable[[str], Path]:
         return dest / "case.yaml"
 
     return copy
+
+
+@pytest.fixture(autouse=True)
+def _ocr_off_outside_ocr_tests(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if request.module.__name__.endswith("test_ocr"):
+        return
+    import opinionkit.inspect.ocr as ocr
+
+    monkeypatch.setattr(ocr, "available", lambda: False)
+    monkeypatch.setenv("OPINIONKIT_OCR", "off")

@@ -34,6 +34,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pikepdf
+
 from opinionkit import __version__
 from opinionkit.check import CaseResult, UsableCase, Withheld, check_case
 from opinionkit.checks.files import FileInfo, RecordInfo
@@ -454,7 +456,8 @@ class BundleJob:
         """Check the case and decide whether it may be bundled (raises
         :class:`BundleRefused` when not)."""
         environ = dict(os.environ if options.environ is None else options.environ)
-        checked = check_case(path, options.check)
+        # OCR's lines for the scans' text layer (the cache holds verdicts, never text)
+        checked = check_case(path, replace(options.check, ocr_lines=options.text_layer))
         usable = checked.usable()  # raises CaseUnreadable (exit 3)
         errors = usable.findings.errors
         if errors and not options.allow_incomplete:
@@ -505,14 +508,19 @@ class BundleJob:
 
     def make_scan_pages(self) -> None:
         """Records of scanned images (or of several files) become one PDF each, here,
-        once: their size counts towards the volumes."""
+        once: their size counts towards the volumes. Scanned pages OCR read get their
+        invisible text layer here (:mod:`opinionkit.pdf.textlayer`)."""
+        from opinionkit.pdf.textlayer import item_text_layer
+
         for item in self.items:
             single_pdf = len(item.files) == 1 and item.files[0].kind is FileKind.PDF
-            if not single_pdf or item.files[0].withheld_pages:
-                try:
+            try:
+                if not single_pdf or item.files[0].withheld_pages:
                     item.pdf = _item_pdf(item)
-                except (InputError, OSError, ValueError) as e:
-                    raise self._merge_failed(item, str(getattr(e, "message", e))) from None
+                if self.options.text_layer:
+                    item.pdf = item_text_layer(item.files, item.pdf, item.password) or item.pdf
+            except (InputError, OSError, ValueError, pikepdf.PdfError) as e:
+                raise self._merge_failed(item, str(getattr(e, "message", e))) from None
 
     def copy_imaging(self, tmp: Path) -> None:
         self.imaging = copy_imaging(

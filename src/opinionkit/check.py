@@ -314,7 +314,9 @@ def check_case(
     loaded.findings.extend(check_glyphs(loaded))
     loaded.findings.extend(check_opinions(loaded, today))
     if options.files:
-        records, file_findings = check_files(loaded, options.limits, options.max_file_mb)
+        records, file_findings = check_files(
+            loaded, options.limits, options.max_file_mb, options.ocr, options.ocr_lines
+        )
         result.records = records
         loaded.findings.extend(file_findings)
     return result

@@ -147,6 +147,12 @@ class OutputFormat(str, Enum):
     jsonl = "jsonl"
 
 
+class OcrMode(str, Enum):
+    auto = "auto"
+    on = "on"
+    off = "off"
+
+
 ProfileOpt = Annotated[
     str | None,
     typer.Option(
@@ -172,6 +178,15 @@ MemoryOpt = Annotated[
 ]
 MaxFileOpt = Annotated[
     int, typer.Option("--max-file-mb", min=1, help="Largest record file accepted (MB).")
+]
+OcrOpt = Annotated[
+    OcrMode,
+    typer.Option(
+        "--ocr",
+        envvar="OPINIONKIT_OCR",
+        help="Read scanned pages with OCR: auto (when opinionkit[ocr] is installed), "
+        "on (exit 2 without it), off.",
+    ),
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit code 1).")]
 JobsOpt = Annotated[
@@ -209,6 +224,7 @@ def _check_options(
     memory_mb: int = _CHECK.limits.memory_mb,
     max_file_mb: int = _CHECK.max_file_mb,
     strict: bool = False,
+    ocr: OcrMode = OcrMode.auto,
 ) -> CheckOptions:
     return CheckOptions(
         profile=profile,
@@ -216,6 +232,7 @@ def _check_options(
         limits=Limits(seconds=timeout, memory_mb=memory_mb),
         max_file_mb=max_file_mb,
         strict=strict,
+        ocr=ocr.value,
     )
 
 
@@ -274,13 +291,14 @@ def check(
     timeout: TimeoutOpt = _CHECK.limits.seconds,
     memory_mb: MemoryOpt = _CHECK.limits.memory_mb,
     max_file_mb: MaxFileOpt = _CHECK.max_file_mb,
+    ocr: OcrOpt = OcrMode.auto,
     jobs: JobsOpt = 1,
 ) -> int:
     """Report what is missing or wrong in one or more case files."""
     from opinionkit.check import check_paths
     from opinionkit.report import CHECK_REPORTERS
 
-    options = _check_options(profile, today, timeout, memory_mb, max_file_mb, strict)
+    options = _check_options(profile, today, timeout, memory_mb, max_file_mb, strict, ocr)
     reporter = CHECK_REPORTERS[output_format.value](_stdout(), strict)
     paths = cases or [Path("case.yaml")]
     with _progress(len(paths), output_format is OutputFormat.text) as tick:
@@ -405,6 +423,14 @@ def bundle(
             "--template-memory-mb", min=256, help="Memory allowed to render --templates (MB)."
         ),
     ] = _TEMPLATES.memory_mb,
+    ocr: OcrOpt = OcrMode.auto,
+    text_layer: Annotated[
+        bool,
+        typer.Option(
+            "--text-layer/--no-text-layer",
+            help="Give scanned pages an invisible, searchable text layer from OCR.",
+        ),
+    ] = True,
     jobs: JobsOpt = 1,
 ) -> int:
     """Check each case, then write its packet PDF, cover letter, manifest and imaging."""
@@ -425,7 +451,8 @@ def bundle(
         bates_prefix=bates,
         bates_start=bates_start,
         dicomdir=dicomdir,
-        check=_check_options(profile, today, timeout, memory_mb, max_file_mb, strict),
+        text_layer=text_layer,
+        check=_check_options(profile, today, timeout, memory_mb, max_file_mb, strict, ocr),
         template_limits=Limits(seconds=template_timeout, memory_mb=template_memory_mb),
     )
     err = _stderr() or _stdout()

@@ -89,3 +89,27 @@ class LimitExceeded(OpinionkitError):
         super().__init__(f"{what} exceeded the {limit} limit")
         self.what = what
         self.limit = limit
+
+
+OCR_INSTALL = "pip install 'opinionkit[ocr]'"
+"""How to install the OCR extra (named in hints)."""
+
+
+class OcrUnavailable(UsageError):
+    """``--ocr on`` without the OCR extra installed."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "--ocr on needs the OCR extra, which is not installed",
+            hint=f"install it with {OCR_INSTALL}, or use --ocr auto",
+        )
+
+
+class OcrModelMissing(InputError):
+    """An OCR model file is missing from the installed package (it is never downloaded)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(
+            f"the OCR {what} is missing from the installed package (models are never downloaded)",
+            hint=f"reinstall the extra: {OCR_INSTALL} --force-reinstall",
+        )

@@ -52,6 +52,12 @@ class CheckOptions:
     """Inspect record files (set False to check the case file alone)."""
     strict: bool = False
     """Warnings fail too (exit code 1)."""
+    ocr: str = "auto"
+    """Read scanned pages with OCR (``--ocr``): "auto" (when the OCR extra is
+    installed), "on" (the extra must be installed: else exit 2), "off"."""
+    ocr_lines: bool = False
+    """Keep the lines OCR reads, for the packet's text layer (``bundle`` sets it; cached
+    verdicts hold no text, so the scans are read again)."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class BundleOptions:
     bates_prefix: str | None = None
     bates_start: int = 1
     dicomdir: bool = False
+    text_layer: bool = True
+    """Give the packet's scanned pages an invisible text layer from OCR, when OCR ran
+    (``--no-text-layer`` skips it, and with it the second reading of the scans)."""
     check: CheckOptions = field(default_factory=CheckOptions)
     """How the case is checked first; ``check.strict`` refuses a case with warnings."""
     template_limits: Limits = field(default_factory=template_limits)

@@ -37,7 +37,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from opinionkit.errors import InputError, LimitExceeded
+from opinionkit.errors import OCR_INSTALL, InputError, LimitExceeded, OcrUnavailable
 from opinionkit.findings import Finding, Severity
 from opinionkit.inspect import images as images_mod
 from opinionkit.inspect import pdf as pdf_mod
@@ -46,6 +46,7 @@ from opinionkit.inspect.filetype import FileKind, Sniffed, extension_matches, fi
 from opinionkit.inspect.identity import Identity, TextEvidence, dicom_evidence, record_evidence
 from opinionkit.inspect.images import ImageInfo
 from opinionkit.inspect.limits import Limits, run_limited, run_many
+from opinionkit.inspect.ocr import OcrLine, PageVerdict
 from opinionkit.inspect.pdf import MAX_TEXT_PAGES, PYPDF, PdfInfo
 from opinionkit.loading import LoadedCase
 from opinionkit.models import Case, Record, RecordKind, RecordStatus
@@ -115,6 +116,11 @@ class FileInfo:
     dicom: DicomFolder | None = None
     pages: int = 0
     password: str | None = field(default=None, repr=False)
+    ocr: dict[int, PageVerdict] | None = None
+    """When OCR read the file's image-only pages: each one's verdict (1-based page)."""
+    ocr_lines: dict[int, tuple[OcrLine, ...]] = field(default_factory=dict, repr=False)
+    """The lines OCR read on those pages, for the packet's text layer (in memory only;
+    filled when the check was asked for them)."""
     withheld: str | None = None
     """The code of the error finding that keeps this file out of the packet (another
     patient's, unreadable, unmergeable ...), or None."""
@@ -341,15 +347,35 @@ class _Slot:
 
 
 def check_files(
-    loaded: LoadedCase, limits: Limits, max_file_mb: int = DEFAULT_MAX_FILE_MB
+    loaded: LoadedCase,
+    limits: Limits,
+    max_file_mb: int = DEFAULT_MAX_FILE_MB,
+    ocr: str = "auto",
+    ocr_lines: bool = False,
 ) -> tuple[list[RecordInfo], list[Finding]]:
-    """Check every file of every received record (and its translation)."""
-    checker = _FileChecker(loaded, limits, max_file_mb)
+    """Check every file of every received record (and its translation). ``ocr`` is
+    "auto", "on" or "off" (``--ocr``); ``ocr_lines`` keeps the lines OCR read (for the
+    packet's text layer), reading cached scans again."""
+    checker = _FileChecker(loaded, limits, max_file_mb, ocr, ocr_lines)
     return checker.run()
 
 
 class _FileChecker:
-    def __init__(self, loaded: LoadedCase, limits: Limits, max_file_mb: int) -> None:
+    def __init__(
+        self,
+        loaded: LoadedCase,
+        limits: Limits,
+        max_file_mb: int,
+        ocr: str = "auto",
+        ocr_lines: bool = False,
+    ) -> None:
+        from opinionkit.inspect.ocr import available
+
+        if ocr == "on" and not available():
+            raise OcrUnavailable
+        self.ocr_mode = ocr
+        self.ocr_on = ocr == "on" or (ocr == "auto" and available())
+        self.ocr_lines = ocr_lines
         assert loaded.case is not None
         self.loaded = loaded
         self.case = loaded.case
@@ -383,6 +409,10 @@ class _FileChecker:
                 slots.append(_Slot(info.translation, rec, info))
         located = [slot for slot in slots if self.locate(slot)]
         self.read(located)
+        if self.ocr_on:
+            from opinionkit.checks.scans import read_scans
+
+            read_scans(self, located)
         for slot in slots:
             if slot.job is not None:
                 self.judge(slot)
@@ -812,18 +842,25 @@ class _FileChecker:
                 f"identity check {why}",
                 "look through the remaining pages yourself, or raise --timeout",
             )
+        if fi.ocr is not None:
+            from opinionkit.checks.scans import judge_scans
+
+            judge_scans(self, slot)
         if info.text_pages == 0 and info.text_checked:
-            self.unverified(
-                slot,
-                "identity.not-verifiable",
-                "the PDF has no text layer (a scan), so whose record it is cannot be verified",
-                "look through it and confirm every page belongs to the patient",
-            )
+            if fi.ocr is None:
+                self.unverified(
+                    slot,
+                    "identity.not-verifiable",
+                    f"the PDF has no text layer (a scan: page(s) 1–{info.text_checked}), so "
+                    "whose record it is cannot be verified",
+                    "look through it and confirm every page belongs to the patient"
+                    + self.ocr_hint(),
+                )
             return
         texts = [n for n, t in enumerate(info.page_texts, start=1) if t.strip()]
         if len(evidence) != len(texts):  # made in the worker for these very pages
             evidence = record_evidence([t for t in info.page_texts if t.strip()], self.who)
-        found_any = False
+        found_any = any(v.verdict == "match" for v in (fi.ocr or {}).values())
         mismatch_pages: list[int] = []
         hidden_pages: list[int] = []
         kinds: set[str] = set()
@@ -859,7 +896,7 @@ class _FileChecker:
         elif found_any:
             if fi.identity_status is None:
                 fi.identity_status = "verified"
-            fi.evidence = ("text",)
+            fi.evidence = tuple(sorted({*fi.evidence, "text"}))
         else:
             self.unverified(
                 slot,
@@ -901,12 +938,24 @@ class _FileChecker:
         self.set_withheld_pages(slot)
         if fi.kept_pages == 0:
             return
+        if fi.ocr is not None:
+            from opinionkit.checks.scans import judge_scans
+
+            judge_scans(self, slot)
+            return
         self.unverified(
             slot,
             "identity.not-verifiable",
-            "a scanned image has no text, so whose record it is cannot be verified",
-            "look at it and confirm it belongs to the patient",
+            f"a scanned image (page(s) 1–{fi.pages}) has no text, so whose record it is "
+            "cannot be verified",
+            "look at it and confirm it belongs to the patient" + self.ocr_hint(),
         )
+
+    def ocr_hint(self) -> str:
+        """Why a scan was not read, for a not-verifiable hint."""
+        if self.ocr_mode == "off":
+            return " (OCR is off: --ocr off)"
+        return f"; to read scans with OCR, install it: {OCR_INSTALL}"
 
     def judge_dicom(self, slot: _Slot, result: Any) -> None:
         fi = slot.info
