@@ -451,3 +451,38 @@ def test_a_cjk_label_run_stops_at_the_next_field() -> None:
     assert verdict("患者姓名：王小明 性别：男", wang) == "match"
     assert verdict("患者：张三  病历号：99999", wang) == "mismatch"
     assert verdict("患者姓名：王小东 性别：男", Identity("王小東", date(1968, 3, 12))) == "none"
+
+
+# --------------------------------------------------------------------------- public test files
+
+
+def test_pydicoms_dicomdir_test_cd_relatives_are_caught_file_by_file(tmp_path: Path) -> None:
+    """pydicom's dicomdirtests CD: Doe^Peter's MR and CT, Doe^Archibald's CT and CR, and
+    Citizen^Jan's images, in one folder: only Doe^Peter's files are his."""
+    from pydicom.data import get_testdata_file
+
+    cd = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests"  # type: ignore[arg-type]
+    folder = inspect_dicom_folder(cd)
+    peter = Identity("Peter Doe", date(1950, 1, 1), ("98890234",))
+    ev = dicom_evidence(folder, peter)
+    own = [f for p, files in folder.patients.items() for f in files if p.patient_id == "98890234"]
+    assert own and not set(own) & set(ev.mismatched)
+    assert all(not f.startswith("98892") for f in ev.mismatched)  # Doe^Peter's folders
+    assert any(f.startswith("77654033/") for f in ev.mismatched)  # Doe^Archibald's
+    assert len(ev.mismatched) == sum(len(v) for v in folder.patients.values()) - len(own)
+
+
+def test_big_endian_files_without_meta_and_pseudonyms(tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    shutil.copyfile(get_testdata_file("ExplVR_BigEndNoMeta.dcm"), tmp_path / "a")  # type: ignore[arg-type]
+    folder = inspect_dicom_folder(tmp_path)
+    assert folder.dicom_files == 1
+    # a code in the name field (CQ500-CT-310), a template (Lastname^Firstname), a phantom
+    from pydicom.valuerep import PersonName
+
+    from opinionkit.inspect.dicom import _person_name_groups
+    from opinionkit.inspect.identity import dicom_name_state
+
+    for pn in ("CQ500-CT-310", "Lastname^Firstname", "Last^First^mid^pre", "Test^Phantom30sep"):
+        assert dicom_name_state(_person_name_groups(PersonName(pn)), ADA.forms) == "none", pn

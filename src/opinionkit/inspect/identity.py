@@ -689,6 +689,7 @@ _ANONYMOUS = frozenset(
     {
         "anonymous", "anonymised", "anonymized", "anon", "removed", "unknown", "none", "na",
         "n/a", "deidentified", "de-identified", "patient", "redacted", "xxx", "test",
+        "last", "first", "lastname", "firstname", "name", "mid", "pre", "phantom", "noname",
     }
 )  # fmt: skip
 
@@ -719,6 +720,10 @@ class DicomEvidence:
 
 
 def _anonymous(component_text: str) -> bool:
+    """An empty, anonymised or pseudonymised name (``^^^^``, ``ANONYMOUS``,
+    ``Lastname^Firstname``, ``CQ500-CT-310``: a name with digits is a code, not a name)."""
+    if any(ch.isdigit() for ch in component_text):
+        return True
     words = [w for w in re.split(r"[\s^=,._]+", fold(component_text)) if w]
     return not words or all(w in _ANONYMOUS or set(w) <= {"x", "*", "-", "?"} for w in words)
 
