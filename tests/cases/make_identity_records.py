@@ -478,6 +478,42 @@ def fax(folder: str) -> None:
     ])  # fmt: skip
 
 
+def ambiguous_cases() -> None:
+    # a fax page naming no one but an ambiguous date of birth that is not the patient's
+    f = "identity-fax-ambiguous-dob"
+    pdf(f, "fax.pdf", [
+        header(*ADA, "ONCOLOGY CONSULTATION (FAX 1/2)"),
+        ["ONCOLOGY CONSULTATION (FAX 2/2)", "Re: B. Otherman", "DOB: 11/12/1958",
+         "Seen today in clinic."],
+    ])  # fmt: skip
+    ada_case(f, "A fax page with only an ambiguous, foreign date of birth.", [FAX + "}"])
+    # the patient's own date of birth written both ways round (4 March 1968)
+    f = "identity-ambiguous-dob-own"
+    pdf(f, "pathology.pdf", [header("Ada Testperson", "03/04/1968", "00123", "PATHOLOGY")])
+    pdf(f, "fax.pdf", [header("Ada Testperson", "04/03/1968", "00123", "CONSULT"),
+                       ["Page 2", "DOB: 4.3.1968", "Date of birth: 1968-03-04"]])  # fmt: skip
+    write_case(
+        f,
+        "The patient's date of birth in US and European order.",
+        patient_yaml("Ada Testperson", "1968-03-04", ["00123"]),
+        [FAX + "}"],
+    )
+    # a subscriber block whose relationship line names the patient
+    f = "identity-insurance-relationship"
+    pdf(f, "insurance.pdf", [[
+        "Riverside Health Fund - coverage confirmation",
+        "Patient: Ada Testperson    DOB: 05/06/1970",
+        "",
+        "SUBSCRIBER INFORMATION",
+        "Name: Carl Roe",
+        "Address: 1 River Road, Riverbend",
+        "Relationship to patient: spouse",
+        "Date of birth: 1950-02-01",
+        "Member ID: RHF-118204",
+    ]])  # fmt: skip
+    ada_case(f, "A subscriber block, with the relationship line, below the patient.", [INSURANCE])
+
+
 def control_cases() -> None:
     f = "identity-fax-foreign-page"
     fax(f)
@@ -513,6 +549,7 @@ def main() -> None:
     pn_cases()
     name_cases()
     other_people_cases()
+    ambiguous_cases()
     control_cases()
 
 

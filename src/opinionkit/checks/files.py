@@ -827,8 +827,11 @@ class _FileChecker:
         mismatch_pages: list[int] = []
         hidden_pages: list[int] = []
         kinds: set[str] = set()
+        doubtful: list[int] = []
         for n, ev in zip(texts, evidence, strict=True):
             withheld = n in fi.withheld_pages
+            if ev.doubtful_dobs and ev.verdict != "mismatch" and not withheld:
+                doubtful.append(n)
             if ev.verdict == "mismatch":
                 if withheld:
                     hidden_pages.append(n)
@@ -860,13 +863,23 @@ class _FileChecker:
             if fi.identity_status is None:
                 fi.identity_status = "verified"
             fi.evidence = ("text",)
-        else:
+        elif not doubtful:
             self.unverified(
                 slot,
                 "identity.not-found",
                 "neither the patient's name, date of birth nor MRN appears in the record's text",
                 "confirm the record is the patient's; add the MRN used by its facility under "
                 "patient.mrns, or another form of the name under patient.other_names",
+            )
+        if doubtful:
+            self.unverified(
+                slot,
+                "identity.doubtful-dob",
+                f"page(s) {page_ranges([first + p for p in doubtful])} of the record show a "
+                "date of birth that is not the patient's in either day/month order (an "
+                "ambiguous numeric date, so not by itself proof of another patient)",
+                "look at those pages; if they are another patient's, leave them out with "
+                "withhold: {pages: [...], reason: ...}",
             )
 
     def judge_image(self, slot: _Slot, result: Any) -> None:

@@ -131,6 +131,7 @@ _HONORIFICS = ("先生", "女士", "小姐", "様", "さま", "さん", "殿", "
 
 # Words naming a person on the page who is not the patient (folded text).
 _OTHER_PERSON = (
+    r"relationship\s+to\s+(?:the\s+)?patient|relation\s+to\s+patient|patient\s+relationship|"
     r"parent|parents|guardian|mother|father|mom|dad|subscriber|insured|policy\s?holder|"
     r"card\s?holder|emergency\s+contact|next\s+of\s+kin|signature|signer|signed\s+by|"
     r"signatory|witness|spouse|responsible\s+party|representative|guarantor|"
@@ -522,11 +523,12 @@ def dates_in(text: str) -> list[tuple[int, int, set[date]]]:
 def about_someone_else(folded: str, at: int) -> bool:
     """Whether a label at ``at`` is about another person (a parent, guardian, subscriber,
     signer ...): the nearest person word before it on its line -- or, when its line has
-    none, on the three lines above -- is such a word, not "patient"."""
+    none, on the six lines above -- is such a word, not "patient" ("relationship to
+    patient" is another person's)."""
     line_start = folded.rfind("\n", 0, at) + 1
     segments = [folded[max(line_start, at - 200) : at]]
     start = line_start
-    for _ in range(3):
+    for _ in range(6):
         if start <= 0:
             break
         prev = folded.rfind("\n", 0, start - 1) + 1
