@@ -486,3 +486,34 @@ def test_big_endian_files_without_meta_and_pseudonyms(tmp_path: Path) -> None:
 
     for pn in ("CQ500-CT-310", "Lastname^Firstname", "Last^First^mid^pre", "Test^Phantom30sep"):
         assert dicom_name_state(_person_name_groups(PersonName(pn)), ADA.forms) == "none", pn
+
+
+def test_withhold_numbers_pages_across_a_records_scans(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from pdfgen import case_head
+
+    records = tmp_path / "records"
+    records.mkdir()
+    for n, shade in enumerate((200, 120, 60), start=1):
+        Image.new("L", (60, 80), shade).save(records / f"p{n}.png")
+    (tmp_path / "case.yaml").write_text(
+        case_head("SCAN-1", "Ada Testperson")
+        + "  - {kind: lab-report, title: Labs, date: 2026-10-02, "
+        "files: [records/p1.png, records/p2.png, records/p3.png], "
+        "withhold: {pages: [2], reason: not hers}, identity_confirmed: checked by the nurse}\n",
+        encoding="utf-8",
+    )
+    result = check_case(tmp_path / "case.yaml", CheckOptions(today=TODAY))
+    (info,) = result.records
+    assert [f.identity for f in info.files] == ["confirmed", "withheld", "confirmed"]
+    assert "withhold.whole-file" in {f.code for f in result.findings}
+    res = bundle_case(tmp_path / "case.yaml", opts(tmp_path / "p", allow_incomplete=True))
+    (labs,) = {i["record"]: i for i in res.manifest["inputs"]}.values()
+    assert labs["pages"][1] - labs["pages"][0] + 1 == 2
+    assert [w.get("pages") for w in res.manifest["withheld"]] == [[2]]
+
+
+def test_titles_and_initials_in_a_labelled_name() -> None:
+    assert verdict("Patient: Mr. Bruno Otherman") == "mismatch"
+    assert verdict("Patient: Mrs Ada M. Testperson") == "match"

@@ -126,6 +126,8 @@ _NAME_LABEL = re.compile(
     re.IGNORECASE,
 )
 _NAME_PARTICLES = {"van", "von", "de", "del", "da", "di", "la", "le", "bin", "al", "y"}
+_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sr", "sra", "srta", "mme", "mlle",
+           "herr", "frau", "sig", "sig.ra"}  # fmt: skip
 _NOT_NAME_WORDS = {"dob", "mrn", "date", "age", "sex", "id", "born"}
 _HONORIFICS = ("先生", "女士", "小姐", "様", "さま", "さん", "殿", "님", "씨")
 
@@ -571,8 +573,8 @@ def _labelled_names(raw: str) -> list[tuple[int, NameForm]]:
         for w in value.split():
             if w.lower() in _NAME_PARTICLES and words:
                 continue
-            if re.fullmatch(r"[A-Z]\.?", w):  # an initial
-                continue
+            if re.fullmatch(r"[A-Z]\.?", w) or w.rstrip(".").lower() in _TITLES:
+                continue  # an initial, a title
             if not _is_name_word(w) or w.rstrip(":").lower() in _NOT_NAME_WORDS:
                 break
             words.append(w.rstrip(","))
