@@ -462,9 +462,23 @@ class _FileChecker:
 
     def judge_withhold(self, info: RecordInfo) -> None:
         """After the record's files: a ``withhold:`` naming pages or files it does not
-        have is an error (a typo may leave another patient's page in)."""
-        w = info.record.withhold
-        if w is None or info.record.status is RecordStatus.REQUESTED:
+        have is an error (a typo may leave another patient's page in); what ``withhold:``
+        and ``identity_confirmed:`` did is shown."""
+        rec = info.record
+        if rec.status is RecordStatus.REQUESTED:
+            return
+        if rec.identity_confirmed and not any(f.identity == "confirmed" for f in info.all_files):
+            self.findings.append(
+                Finding(
+                    "identity.confirmed",
+                    Severity.INFO,
+                    "identity_confirmed: is recorded in the manifest; nothing in this record "
+                    "needed it (it never overrides a mismatch)",
+                    **self.loaded.where(("records", info.index, "identity_confirmed")),
+                )
+            )
+        w = rec.withhold
+        if w is None:
             return
         where = self.loaded.where(("records", info.index, "withhold"))
         if w.pages and all(f.path is not None and f.pages for f in info.files):
