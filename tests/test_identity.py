@@ -517,3 +517,15 @@ def test_withhold_numbers_pages_across_a_records_scans(tmp_path: Path) -> None:
 def test_titles_and_initials_in_a_labelled_name() -> None:
     assert verdict("Patient: Mr. Bruno Otherman") == "mismatch"
     assert verdict("Patient: Mrs Ada M. Testperson") == "match"
+
+
+def test_the_index_says_how_many_pages_were_withheld(tmp_path: Path) -> None:
+    res = bundle_case(CASES / "identity-fax-withheld-page" / "case.yaml", opts(tmp_path / "p"))
+    assert res.out is not None
+    reader = PdfReader(next(res.out.glob("*-packet.pdf")))
+    index = next(s for s in res.manifest["front_matter"] if s["section"] == "Index of enclosures")
+    text = " ".join(
+        reader.pages[n - 1].extract_text()
+        for n in range(*index["pages"][:1], index["pages"][1] + 1)
+    )
+    assert "1 page(s) withheld" in " ".join(text.split())

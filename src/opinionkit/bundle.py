@@ -662,6 +662,7 @@ class BundleJob:
                 status="enclosed",
                 language=it.language,
                 translated=it.translated,
+                withheld_pages=sum(len(f.withheld_pages) for f in it.files),
             )
             for it in self.items
         ]
