@@ -529,3 +529,24 @@ def test_the_index_says_how_many_pages_were_withheld(tmp_path: Path) -> None:
         for n in range(*index["pages"][:1], index["pages"][1] + 1)
     )
     assert "1 page(s) withheld" in " ".join(text.split())
+
+
+def test_other_patient_names_and_ids_in_the_header_count(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(CASES))
+    from make_identity_records import dicom
+
+    path = tmp_path / "IM1"
+    dicom(path, "Newname^Ada", "IMG-1", "", n=1)
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.OtherPatientNames = ["Testperson^Ada", "Testperson^A"]
+    ds.OtherPatientIDs = ["X-9", "00123"]
+    ds.save_as(path)
+    ev = dicom_evidence(inspect_dicom_folder(tmp_path), ADA)
+    assert ev.verdict == "match"
+    ds.OtherPatientNames = "Otherman^Bruno"
+    ds.save_as(path)
+    assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "mismatch"

@@ -31,6 +31,8 @@ _TAGS = [
     "PatientName",
     "PatientID",
     "PatientBirthDate",
+    "OtherPatientIDs",
+    "OtherPatientNames",
     "StudyInstanceUID",
     "SeriesInstanceUID",
     "StudyDate",
@@ -118,6 +120,10 @@ class DicomPatient:
     name_groups: tuple[tuple[str, ...], ...] = ()
     patient_id: str = ""
     birth_date: str = ""
+    other_ids: tuple[str, ...] = ()
+    """OtherPatientIDs: the patient's numbers at other institutions."""
+    other_name_groups: tuple[tuple[str, ...], ...] = ()
+    """OtherPatientNames (a maiden name, an earlier spelling), as groups."""
 
 
 @dataclass
@@ -202,6 +208,17 @@ def _person_name_groups(value: object) -> tuple[tuple[str, ...], ...]:
     return tuple(out)
 
 
+def _values(value: object) -> list[object]:
+    """A multi-valued element's values (one value, or none, as a list)."""
+    from pydicom.multival import MultiValue
+
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return list(value)
+    return [value]
+
+
 def _walk(folder: Path) -> list[tuple[Path, str]]:
     out: list[tuple[Path, str]] = []
     for root, dirs, names in os.walk(folder, followlinks=False):
@@ -277,7 +294,15 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
             name = str(raw_name or "").strip()
             pid = str(ds.get("PatientID", "") or "").strip()
             dob = str(ds.get("PatientBirthDate", "") or "").strip()
-            who = DicomPatient(_person_name_groups(raw_name), pid, dob)
+            who = DicomPatient(
+                _person_name_groups(raw_name),
+                pid,
+                dob,
+                tuple(str(v).strip() for v in _values(ds.get("OtherPatientIDs")) if str(v).strip()),
+                tuple(
+                    g for v in _values(ds.get("OtherPatientNames")) for g in _person_name_groups(v)
+                ),
+            )
             if name:
                 result.patient_names.add(name)
             if pid:

@@ -793,7 +793,10 @@ def dicom_name_state(groups: tuple[tuple[str, ...], ...], forms: tuple[NameForm,
 
 def dicom_patient_verdict(patient: DicomPatient, who: Identity) -> tuple[str, tuple[str, ...]]:
     """(verdict, fields that name someone else) for the identity of one or more files."""
-    name = dicom_name_state(patient.name_groups, _matchers(who).forms)
+    forms = _matchers(who).forms
+    name = dicom_name_state(patient.name_groups, forms)
+    if name != "match" and dicom_name_state(patient.other_name_groups, forms) == "match":
+        name = "match"  # OtherPatientNames: a maiden name, an earlier spelling
     dob_text = who.date_of_birth.strftime("%Y%m%d")
     dob = patient.birth_date
     dob_valid = (
@@ -804,7 +807,8 @@ def dicom_patient_verdict(patient: DicomPatient, who: Identity) -> tuple[str, tu
     dob_ok = dob == dob_text
     dob_bad = dob_valid and not dob_ok
     pid = _norm_id(patient.patient_id) if patient.patient_id else ""
-    id_ok = bool(pid) and pid in _matchers(who).mrn_keys
+    keys = _matchers(who).mrn_keys
+    id_ok = (bool(pid) and pid in keys) or any(_norm_id(o) in keys for o in patient.other_ids)
     id_unknown = bool(pid) and not id_ok
     fields: list[str] = []
     if name == "other":
