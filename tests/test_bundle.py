@@ -9,7 +9,6 @@ import re
 import shutil
 import stat
 import subprocess
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +16,12 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
+from conftest import CASES, ENV, EXAMPLES, TODAY
 from opinionkit.bundle import BundleOptions, BundleRefused, BundleResult, bundle_case, parse_size
 from opinionkit.check import CheckOptions
 from opinionkit.cli import app
 from opinionkit.errors import ExitCode, OutputExistsError, UsageError
 from pdfgen import outline_rows
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-CASES = ROOT / "tests" / "cases"
-TODAY = date(2026, 11, 24)
-ENV = {"SOURCE_DATE_EPOCH": "1790000000"}
 
 
 def opts(out: Path, **kw: Any) -> BundleOptions:

@@ -6,17 +6,15 @@ listed finding must appear: a new false positive fails as surely as a missed def
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 
 import pytest
 
+from conftest import CASES, TODAY
 from opinionkit import yamlsafe
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.findings import Severity
 
-CASES = Path(__file__).parent / "cases"
-TODAY = date(2026, 11, 24)
 FOLDERS = sorted(p.parent for p in CASES.glob("*/case.yaml"))
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from conftest import CASES
 from opinionkit.check import CheckOptions, check_paths
 from opinionkit.cli import app
 from opinionkit.errors import ExitCode
 
-CASES = Path(__file__).parent / "cases"
 runner = CliRunner()
 TODAY = ["--today", "2026-11-24"]
 

@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
+from conftest import CORPUS
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.findings import Severity
 from opinionkit.inspect import pdf as pdf_mod
 from opinionkit.inspect.limits import Limits, run_limited
 from pdfgen import case_head
 
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "pdf"
 pytestmark = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus/pdf not available")
 
 # file -> the finding code `check` must report for it (None: opens cleanly; identity

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import date
 from pathlib import Path
 
 import pytest
 
+from conftest import EXAMPLES, TODAY
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.findings import Severity
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-TODAY = date(2026, 11, 24)
 
 # Known, deliberate warnings of the complete examples (everything else must be clean).
 ALLOWED_WARNINGS = {

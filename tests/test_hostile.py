@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +24,12 @@ from hypothesis import strategies as st
 from pypdf import PdfReader, PdfWriter
 from typer.testing import CliRunner
 
+from conftest import CORPUS, ENV, ROOT, TODAY, run_cli
 from opinionkit.bundle import BundleOptions, BundleRefused, bundle_case
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.cli import app
 from opinionkit.errors import InputError, LimitExceeded, OutputError
 from opinionkit.inspect.limits import Limits
-
-ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT.parent / "shared" / "corpus" / "pdf"
-TODAY = date(2026, 11, 24)
-ENV = {"SOURCE_DATE_EPOCH": "1790000000"}
 
 NAME, DOB, MRN = "Quillon Vexmarrow", "1931-07-29", "QX-558201"
 SECRETS = ["Quillon", "Vexmarrow", "QX-558201", "558201", "1931-07-29", "29/07/1931", "19310729"]
@@ -100,16 +95,7 @@ def assert_no_leak(*texts: str) -> None:
             assert secret not in text, f"patient value {secret!r} leaked into output"
 
 
-def cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "opinionkit", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **ENV, **(env or {})},
-    )
+cli = run_cli  # a fresh interpreter, as a user runs it
 
 
 # ------------------------------------------------------------------ 1. corpus through bundle

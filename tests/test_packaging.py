@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +46,8 @@ def test_wheel_contents(wheel: Path) -> None:
     for name in shipped_templates:
         assert f"opinionkit/templates/{name}" in names
     assert not any(n.startswith(("tests/", "examples/")) for n in names)
+    # the Python API is typed: type checkers read the marker
+    assert "opinionkit/py.typed" in names
 
 
 def test_installed_wheel_runs_outside_the_checkout(wheel: Path, tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import io
 import json
 import re
 import shutil
-from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import pytest
 from pypdf import PdfReader
 from typer.testing import CliRunner
 
+from conftest import ENV, EXAMPLES, TODAY
 from opinionkit import yamlsafe
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.cli import app
@@ -22,10 +22,6 @@ from opinionkit.fhir import export_fhir
 from opinionkit.requests import plan_requests, write_requests
 from opinionkit.schema import case_schema
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-TODAY = date(2026, 11, 24)
-ENV = {"SOURCE_DATE_EPOCH": "1790000000"}
 runner = CliRunner()
 
 

@@ -62,6 +62,7 @@ from opinionkit.render import (
     render_letter,
     render_letter_text,
 )
+from opinionkit.render.fonts import case_face
 
 __all__ = [
     "MANIFEST_SCHEMA",
@@ -563,7 +564,10 @@ class BundleJob:
                 else f"{self.case.case_id}-packet-vol{volume}.pdf"
             )
             stamp = StampSpec(
-                _stamp_left(self.case), bates_prefix=self.options.bates_prefix, bates_start=bates
+                _stamp_left(self.case),
+                bates_prefix=self.options.bates_prefix,
+                bates_start=bates,
+                face=case_face(self.case),  # the CJK face of Han-only names
             )
             target = tmp / name
             fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -14,6 +14,7 @@ from pathlib import Path
 from opinionkit.checks.completeness import check_completeness
 from opinionkit.checks.consistency import check_consistency
 from opinionkit.checks.files import FileInfo, RecordInfo, check_files
+from opinionkit.checks.glyphs import check_glyphs
 from opinionkit.errors import ExitCode, InputError, OpinionkitError
 from opinionkit.findings import Finding, Findings, Severity
 from opinionkit.loading import LoadedCase, load_case
@@ -308,6 +309,7 @@ def check_case(
     loaded.findings.extend(_outstanding(loaded))
     loaded.findings.extend(check_completeness(loaded, profile, today))
     loaded.findings.extend(check_consistency(loaded, profile, today))
+    loaded.findings.extend(check_glyphs(loaded))
     if options.files:
         records, file_findings = check_files(loaded, options.limits, options.max_file_mb)
         result.records = records

@@ -29,7 +29,7 @@ from opinionkit.models import Case, RecordKind, RecordStatus, SignerRole
 from opinionkit.options import RequestOptions
 from opinionkit.output import folder_guard
 from opinionkit.pdf import AtomicDir, atomic_write
-from opinionkit.render.templating import compile_pdf, render_template
+from opinionkit.render.templating import compile_pdf, font_stack, render_template
 
 REQUEST_SCHEMA = "opinionkit.requests/1"
 
@@ -247,6 +247,7 @@ def write_requests(
                 "oncologist": case.care_team.treating_oncologist,
                 "expires": day + timedelta(days=365),
                 "document_title": "Records request",
+                "font_stack": font_stack(case),
             }
             stem = f"{case.case_id}-request-{req.number:02d}-{req.slug}"
             pdf = compile_pdf(

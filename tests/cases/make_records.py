@@ -95,6 +95,8 @@ def main() -> None:
         "minor-adult-profile",
         "password",
         "stale-imaging",
+        "missing-glyph",
+        "cjk-names",
     ):
         dob = "05/06/2011" if folder.startswith("minor") else DOB
         own(folder, "pathology.pdf", "SURGICAL PATHOLOGY REPORT", dob)

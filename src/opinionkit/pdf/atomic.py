@@ -256,8 +256,14 @@ class AtomicDir:
                 tempfile.mkdtemp(dir=parent, prefix=f".{self.path.name}.tmp-{os.getpid()}-")
             )
             os.chmod(self.tmp, self.mode)
-        except OSError as exc:
-            raise OutputError(f"{self.path}: cannot write: {exc.strerror}") from None
+        except BaseException as exc:
+            # Ctrl-C can land between mkdtemp and the return: leave nothing behind
+            if self.tmp is not None:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+                self.tmp = None
+            if isinstance(exc, OSError):
+                raise OutputError(f"{self.path}: cannot write: {exc.strerror}") from None
+            raise
         return self.tmp
 
     def __exit__(

@@ -11,13 +11,12 @@ How it works (no existing content stream is ever parsed or rewritten):
    upright, whatever the page's ``/Rotate`` (0/90/180/270 and non-normalised values such
    as 360 or -90) and wherever its CropBox starts.
 
-Fonts: Typst's bundled fonts (Libertinus Serif, New Computer Modern, DejaVu Sans Mono)
-cover Latin, Greek and Cyrillic. Arabic, Hebrew, CJK, Devanagari... need a font that has
-them: with ``StampSpec.system_fonts=True`` (default) Typst falls back to any installed
-system font that has the glyph (e.g. DejaVu Sans for Arabic, Noto CJK for Chinese), and
-``StampSpec.font_paths`` adds font folders. A glyph no font has prints as an empty box.
-Output is byte-identical for the same inputs *on the same machine*; a Latin-only stamp
-uses only bundled fonts and is identical everywhere.
+Fonts: the shipped ones only (:mod:`opinionkit.render.fonts`): Typst's embedded Latin fonts
+and Noto Sans CJK, in the face for the left text's script (``StampSpec.face`` for Han-only
+text: the case's face). No system font is used unless ``StampSpec.system_fonts=True``, so
+a stamp is byte-identical from machine to machine; ``StampSpec.font_paths`` adds font
+folders. A character no shipped font has prints as an empty box (``check`` reports it as
+``render.missing-glyph``).
 """
 
 from __future__ import annotations
@@ -30,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import typst
+
+from opinionkit.render import fonts
 
 __all__ = [
     "STAMP_HEIGHT",
@@ -55,7 +56,7 @@ _TYPST_SOURCE = r"""
 #let left-text = sys.inputs.at("left")
 #set document(title: none)
 #set text(
-  font: ("Libertinus Serif", "DejaVu Sans", "New Computer Modern"),
+  font: __FONTS__,
   size: 7pt, fallback: true, hyphenate: false, fill: black,
 )
 #set par(justify: false)
@@ -87,8 +88,16 @@ class StampSpec:
     left: str
     bates_prefix: str | None = None
     bates_start: int = 1
-    system_fonts: bool = True
+    system_fonts: bool = False
     font_paths: tuple[Path, ...] = field(default=())
+    face: fonts.Face | None = None
+    """The CJK face for Han-only text (the case's, :func:`fonts.case_face`); None: SC.
+    Text with kana or hangul takes the Japanese or Korean face whatever this says."""
+
+    def font_stack(self) -> str:
+        """The Typst array of font families the stamp is set in."""
+        default = self.face or fonts.DEFAULT_FACE
+        return fonts.typst_fonts(fonts.stack(fonts.face_for(self.left, default)))
 
 
 @dataclass(frozen=True)
@@ -177,15 +186,20 @@ def right_text(spec: StampSpec, printed: int, total: int, index: int) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _compiler(system_fonts: bool, font_paths: tuple[str, ...]) -> Any:
+    if not system_fonts:
+        return fonts.compiler(font_paths)
     return typst.Compiler(
-        font_paths=list(font_paths),
-        ignore_system_fonts=not system_fonts,
+        font_paths=[*(str(d) for d in fonts.font_dirs()), *font_paths], ignore_system_fonts=False
     )
 
 
 def render_stamps(spec: StampSpec, pages: Sequence[tuple[float, str]]) -> bytes:
     """Render one stamp page per ``(layout width, right text)`` and return the Typst PDF."""
-    source = _TYPST_SOURCE.replace("__HEIGHT__", f"{STAMP_HEIGHT:g}").encode()
+    source = (
+        _TYPST_SOURCE.replace("__HEIGHT__", f"{STAMP_HEIGHT:g}")
+        .replace("__FONTS__", spec.font_stack())
+        .encode()
+    )
     compiler = _compiler(spec.system_fonts, tuple(str(p) for p in spec.font_paths))
     inputs = {
         "left": spec.left,

@@ -39,7 +39,7 @@ import pikepdf
 
 from opinionkit.errors import InputError
 from opinionkit.models import Case, MaterialKind, Reason, SignerRole, Stage
-from opinionkit.render.templating import compile_pdf, render_template
+from opinionkit.render.templating import compile_pdf, font_stack, render_template
 
 __all__ = [
     "MAX_ROUNDS",
@@ -380,6 +380,7 @@ def context(
         "total_pages": front_pages + record_pages,
         "last_page": inp.first_page_number - 1 + front_pages + record_pages,
         "link_prefix": LINK_PREFIX,
+        "font_stack": font_stack(case),
     }
 
 

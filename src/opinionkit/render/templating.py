@@ -21,11 +21,11 @@ temporary folder that holds only the source itself, so a template can read no fi
 case file, no record, nothing else on the machine); Typst package imports are refused
 (they would need the network).
 
-Fonts: the shipped templates name Typst's bundled fonts first (Libertinus Serif, New
-Computer Modern, DejaVu Sans Mono: Latin, Greek, Cyrillic, Arabic), so Latin text lays out
-the same on every machine. Scripts no bundled font has (Chinese, Japanese, Devanagari...)
-fall back to an installed system font that has them, as the footer stamp does
-(:mod:`opinionkit.pdf.stamp`); with none installed they print as empty boxes.
+Fonts (:mod:`opinionkit.render.fonts`): Typst sees the shipped fonts only, never a system
+font, so a document is byte-identical on every machine. Templates get ``font_stack`` (the
+Typst array of the case's fonts: Latin first, then the case's Noto Sans CJK face) for
+``#set text(font: ...)``; a printed value with kana or hangul is set in the Japanese or
+Korean face (:func:`finalize`), Han-only text in the case's face.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from opinionkit.errors import InputError
+from opinionkit.render import fonts
 
 __all__ = [
     "SHIPPED_PREFIX",
@@ -56,6 +57,7 @@ __all__ = [
     "compile_pdf",
     "environment",
     "finalize",
+    "font_stack",
     "render_template",
     "shipped_templates",
     "typst_string",
@@ -64,9 +66,6 @@ __all__ = [
 SHIPPED_PREFIX = "shipped"
 """``{% extends "shipped/letter.typ.j2" %}`` names a shipped template from a user's one."""
 
-SYSTEM_FONT_FALLBACK = True
-"""Let Typst fall back to installed system fonts for glyphs no bundled font has."""
-
 _PACKAGE_IMPORT = re.compile(r"""(import|include)\s*\(?\s*"@|"@(preview|local)/""")
 
 
@@ -74,6 +73,13 @@ class Markup(str):
     """Typst markup written by opinionkit (never case data): printed as is."""
 
     __slots__ = ()
+
+
+def font_stack(case: Any | None = None) -> Markup:
+    """``font_stack`` as templates get it: the Typst array of the fonts a document is set
+    in (the case's CJK face; SC without a case)."""
+    face = fonts.case_face(case) if case is not None else fonts.DEFAULT_FACE
+    return Markup(fonts.typst_fonts(fonts.stack(face)))
 
 
 def _text(value: object) -> str:
@@ -123,7 +129,12 @@ def finalize(value: Any) -> str:
     text = _text(value)
     if not text:
         return ""
-    return "#" + typst_string(text) + ";"
+    literal = "#" + typst_string(text) + ";"
+    face = fonts.script_face(text)
+    if face is None:
+        return literal
+    # Kana or hangul: this text's own CJK face, whatever the document's is.
+    return f"#text(font: {fonts.typst_fonts(fonts.stack(face))})[{literal}];"
 
 
 def _text_finalize(value: Any) -> str:
@@ -294,6 +305,8 @@ def environment(templates_dir: Path | None = None, text: bool = False) -> jinja2
     env.filters["dmy"] = _dmy
     env.filters["ucfirst"] = _ucfirst
     env.filters["andjoin"] = _andjoin
+    # The default; a case's context gives its own (fonts.case_face).
+    env.globals["font_stack"] = font_stack()
     return env
 
 
@@ -336,11 +349,6 @@ def render_template(
         raise InputError(f"{_where(e, name)}: {type(e).__name__} while rendering") from None
 
 
-@functools.lru_cache(maxsize=1)
-def _compiler() -> Any:
-    return typst.Compiler(ignore_system_fonts=not SYSTEM_FONT_FALLBACK)
-
-
 _LOCATION = re.compile(r":(\d+):(\d+)")
 
 
@@ -354,7 +362,7 @@ def compile_pdf(source: str, name: str, when: date) -> bytes:
     """Compile Typst source to PDF with no file access; its date is ``when``."""
     stamp = int(datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp())
     try:
-        pdf = _compiler().compile(
+        pdf = fonts.compiler().compile(
             input=source.encode("utf-8", "replace"),
             format="pdf",
             root=_ROOT,
