@@ -443,6 +443,9 @@ def test_romanised_spellings_of_one_name_agree() -> None:
     hong = Identity("Gildong Hong", date(1968, 3, 12))
     assert state("HONG^GIL DONG", hong) == state("Hong^Gil-Dong", hong) == "match"
     assert state("Hong^Gilsoon", hong) == "other"
+    # in text, a long romanised word may be split anywhere
+    assert verdict("Dear Mr Hong Gil-dong,", hong) == "match"
+    assert verdict("Patient: WANG Xiao Ming", WANG) == "match"
 
 
 def test_a_cjk_label_run_stops_at_the_next_field() -> None:

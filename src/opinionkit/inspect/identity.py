@@ -330,7 +330,12 @@ def _word_pattern(word: str) -> re.Pattern[str]:
 
 
 def _name_word_pattern(parts: tuple[str, ...]) -> str:
-    """One name word, its parts joined by an optional separator (O'Neil, O Neil, ONeil)."""
+    """One name word, its parts joined by an optional separator (O'Neil, O Neil, ONeil);
+    a long one (six letters or more) may be split anywhere, as romanised names are
+    (Xiaoming = Xiao Ming = Xiao-ming, Gildong = Gil-dong)."""
+    word = "".join(parts)
+    if len(word) >= 6 and word.isalpha():
+        return r"[\s'\-]?".join(re.escape(c) for c in word)
     return r"[\s'\-]?".join(re.escape(p) for p in parts)
 
 
