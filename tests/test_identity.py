@@ -553,3 +553,17 @@ def test_other_patient_names_and_ids_in_the_header_count(tmp_path: Path) -> None
     ds.OtherPatientNames = "Otherman^Bruno"
     ds.save_as(path)
     assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "mismatch"
+
+
+def test_check_text_sums_up_the_records_identity() -> None:
+    got = CliRunner().invoke(
+        app,
+        [
+            "check",
+            str(CASES / "identity-scan-confirmed" / "case.yaml"),
+            "--today",
+            TODAY.isoformat(),
+        ],
+    )
+    text = " ".join(got.stdout.split())
+    assert "identity of the records: 2 verified (text 2), 1 confirmed" in text
