@@ -212,12 +212,17 @@ def test_a_name_only_in_scripts_the_patient_has_no_form_in_is_unverified(
     assert dicom_evidence(folder, both).verdict == "match"
 
 
-def test_simplified_and_traditional_han_spellings_are_never_another_patient(
-    tmp_path: Path,
-) -> None:
-    folder = inspect_dicom_folder(_charset(tmp_path, "chrX2"))  # 王^小东
+def test_simplified_and_traditional_han_spellings_are_one_name(tmp_path: Path) -> None:
+    folder = inspect_dicom_folder(_charset(tmp_path, "chrX2"))  # 王^小东 (simplified)
     ev = dicom_evidence(folder, Identity("王小東", date(1968, 3, 12), ("X2EXAMPLE",)))
-    assert ev.verdict == "weak" and not ev.mismatched
+    assert ev.verdict == "match" and not ev.mismatched
+    # the family character differs too (张 / 張); Japanese shinjitai (辺 / 邊)
+    assert verdict("患者姓名：张伟 性别：男", Identity("張偉", date(1968, 3, 12))) == "match"
+    assert verdict("张伟，男，56岁", Identity("張偉", date(1968, 3, 12))) == "match"
+    assert verdict("氏名：渡辺 太郎", Identity("渡邊太郎", date(1968, 3, 12))) == "match"
+    # a relative with the same family name and a given name of the same length is not
+    assert verdict("氏名：山田 花子 様", Identity("山田太郎", date(1968, 3, 12))) == "mismatch"
+    assert verdict("患者姓名：王小明", Identity("王小東", date(1968, 3, 12))) == "mismatch"
 
 
 def test_a_random_file_is_never_taken_for_dicom_without_a_preamble(tmp_path: Path) -> None:
@@ -453,7 +458,7 @@ def test_a_cjk_label_run_stops_at_the_next_field() -> None:
     assert verdict("患者：王小明  病历号：12345", wang) == "match"
     assert verdict("患者姓名：王小明 性别：男", wang) == "match"
     assert verdict("患者：张三  病历号：99999", wang) == "mismatch"
-    assert verdict("患者姓名：王小东 性别：男", Identity("王小東", date(1968, 3, 12))) == "none"
+    assert verdict("患者姓名：王小东 性别：男", Identity("王小東", date(1968, 3, 12))) == "match"
 
 
 # --------------------------------------------------------------------------- public test files

@@ -39,6 +39,7 @@ from typing import Any
 
 from opinionkit.errors import InputError, LimitExceeded
 from opinionkit.findings import Finding, Severity
+from opinionkit.inspect import identity as identity_mod
 from opinionkit.inspect import images as images_mod
 from opinionkit.inspect import pdf as pdf_mod
 from opinionkit.inspect.dicom import DicomFolder, inspect_dicom_folder
@@ -358,6 +359,7 @@ class _FileChecker:
         self.max_bytes = max_file_mb * 1024 * 1024
         self.max_file_mb = max_file_mb
         self.who = identity_of(self.case)
+        identity_mod.prepare(self.who)  # before the workers fork: they inherit it
         self.findings: list[Finding] = []
         self.first_holder: dict[str, str] = {}
         """SHA-256 -> key path of the first file holding it (for duplicates)."""

@@ -238,7 +238,8 @@ def _words(text: str) -> list[tuple[str, ...]]:
 
 
 def _compact(text: str) -> str:
-    return re.sub(r"[\s\u30fb\u00b7・^=,.]+", "", fold(text))
+    """A CJK name for comparison: spaces and dots dropped, Han variants unified."""
+    return han_key(re.sub(r"[\s\u30fb\u00b7・^=,.]+", "", fold(text)))
 
 
 @dataclass(frozen=True)
@@ -340,7 +341,23 @@ def _name_word_pattern(parts: tuple[str, ...]) -> str:
 
 
 def _cjk_pattern(compact: str) -> re.Pattern[str]:
-    return re.compile(r"\s?".join(re.escape(c) for c in compact))
+    """The native name in text: any of each character's variants, spaces allowed between."""
+    members = _han_members()
+
+    def one(c: str) -> str:
+        group = members.get(c)
+        return "[" + "".join(re.escape(m) for m in sorted(group)) + "]" if group else re.escape(c)
+
+    return re.compile(r"\s?".join(one(c) for c in compact))
+
+
+@lru_cache(maxsize=1)
+def _han_members() -> dict[str, frozenset[str]]:
+    """Representative -> the Han characters it stands for (see :func:`han_key`)."""
+    out: dict[str, set[str]] = {}
+    for c, rep in (_han_classes() or {}).items():
+        out.setdefault(rep, {rep}).add(c)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -389,6 +406,12 @@ class _Matchers:
     guardians: tuple[NameForm, ...]
 
 
+def prepare(who: Identity) -> None:
+    """Build what matching ``who`` needs (the Han variant table, when a name is in Han
+    characters) before worker processes are forked, so that each does not build it again."""
+    _matchers(who)
+
+
 @lru_cache(maxsize=16)
 def _matchers(who: Identity) -> _Matchers:
     forms = who.forms
@@ -408,11 +431,11 @@ def names_agree(candidate: NameForm, form: NameForm) -> bool:
     if form.cjk:
         # the run after a label may go on with the next field (王小明 病历号): try it
         # whole, and cut at each space
-        chunks = ["".join(w) for w in candidate.words] or [candidate.compact]
+        chunks = [han_key("".join(w)) for w in candidate.words] or [candidate.compact]
         for k in range(len(chunks), 0, -1):
             got = "".join(chunks[:k])
             for h in _HONORIFICS:
-                got = got.removesuffix(h)
+                got = got.removesuffix(han_key(h))
             if got == form.compact:
                 return True
         return False
@@ -423,10 +446,62 @@ def names_agree(candidate: NameForm, form: NameForm) -> bool:
     return len(hits) >= min(2, len(words))
 
 
+@lru_cache(maxsize=1)
+def _han_classes() -> dict[str, str] | None:
+    """Each Han character -> one representative of its simplified / traditional /
+    Japanese shinjitai variants (张 張 -> one, 沢 澤 -> one), from OpenCC's character tables
+    in the opencc-purepy package; None when the package is missing."""
+    from importlib import resources
+
+    try:
+        base = resources.files("opencc_purepy") / "dicts"
+        texts = [
+            (base / name).read_text(encoding="utf-8")
+            for name in ("STCharacters.txt", "TSCharacters.txt", "JPShinjitaiCharacters.txt")
+        ]
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return None
+    parent: dict[str, str] = {}
+
+    def find(c: str) -> str:
+        root = c
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(c, c) != root:
+            parent[c], c = root, parent[c]
+        return root
+
+    for text in texts:
+        for line in text.splitlines():
+            if not line or line.startswith("#") or "\t" not in line:
+                continue
+            key, values = line.split("\t", 1)
+            for v in [key, *values.split()]:
+                if len(v) != 1 or len(key) != 1:
+                    continue
+                a, b = find(key), find(v)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    return {c: find(c) for c in list(parent)}
+
+
+def han_key(text: str) -> str:
+    """``text`` with each Han character replaced by its variants' representative."""
+    if text.isascii() or "han" not in scripts(text):
+        return text
+    classes = _han_classes()
+    if not classes:
+        return text
+    return "".join(classes.get(c, c) for c in text)
+
+
 def han_variant_possible(a: str, b: str) -> bool:
     """Whether two different Han names may be one name in simplified and traditional
-    characters (王小东 / 王小東): same length, same family character. No conversion table
-    ships, so such a pair is never taken as another person's name -- nor as the patient's."""
+    characters (王小东 / 王小東) when OpenCC's tables are missing: same length, same family
+    character; such a pair is then never taken as another person's name, nor as the
+    patient's. With the tables (the normal case), :func:`han_key` decides and this is False."""
+    if _han_classes() is not None:
+        return False
     return (
         len(a) == len(b)
         and len(a) >= 2
