@@ -1037,7 +1037,7 @@ class _FileChecker:
                 f"(anonymised or incomplete headers): {_first(unverified)}",
                 "confirm with radiology that this study is the patient's",
             )
-        elif total > len(ev.mismatched) + len(asked):
+        elif total > len(set(ev.mismatched) | asked):
             if fi.identity_status is None:
                 fi.identity_status = "verified"
             fi.evidence = ("dicom",)
