@@ -36,7 +36,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 
 from opinionkit.inspect.dicom import DicomFolder, DicomPatient
@@ -254,7 +254,7 @@ class NameForm:
     def cjk(self) -> bool:
         return bool(self.scripts) and self.scripts <= _CJK
 
-    @property
+    @cached_property
     def tokens(self) -> frozenset[str]:
         """Each word joined (``oneil``), each part of two letters or more (``neil``), two
         neighbouring words joined (``Gil Dong`` = ``Gildong``), and each with romanised
