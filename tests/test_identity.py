@@ -212,12 +212,17 @@ def test_a_name_only_in_scripts_the_patient_has_no_form_in_is_unverified(
     assert dicom_evidence(folder, both).verdict == "match"
 
 
-def test_simplified_and_traditional_han_spellings_are_never_another_patient(
-    tmp_path: Path,
-) -> None:
-    folder = inspect_dicom_folder(_charset(tmp_path, "chrX2"))  # 王^小东
+def test_simplified_and_traditional_han_spellings_are_one_name(tmp_path: Path) -> None:
+    folder = inspect_dicom_folder(_charset(tmp_path, "chrX2"))  # 王^小东 (simplified)
     ev = dicom_evidence(folder, Identity("王小東", date(1968, 3, 12), ("X2EXAMPLE",)))
-    assert ev.verdict == "weak" and not ev.mismatched
+    assert ev.verdict == "match" and not ev.mismatched
+    # the family character differs too (张 / 張); Japanese shinjitai (辺 / 邊)
+    assert verdict("患者姓名：张伟 性别：男", Identity("張偉", date(1968, 3, 12))) == "match"
+    assert verdict("张伟，男，56岁", Identity("張偉", date(1968, 3, 12))) == "match"
+    assert verdict("氏名：渡辺 太郎", Identity("渡邊太郎", date(1968, 3, 12))) == "match"
+    # a relative with the same family name and a given name of the same length is not
+    assert verdict("氏名：山田 花子 様", Identity("山田太郎", date(1968, 3, 12))) == "mismatch"
+    assert verdict("患者姓名：王小明", Identity("王小東", date(1968, 3, 12))) == "mismatch"
 
 
 def test_a_random_file_is_never_taken_for_dicom_without_a_preamble(tmp_path: Path) -> None:
@@ -443,6 +448,9 @@ def test_romanised_spellings_of_one_name_agree() -> None:
     hong = Identity("Gildong Hong", date(1968, 3, 12))
     assert state("HONG^GIL DONG", hong) == state("Hong^Gil-Dong", hong) == "match"
     assert state("Hong^Gilsoon", hong) == "other"
+    # in text, a long romanised word may be split anywhere
+    assert verdict("Dear Mr Hong Gil-dong,", hong) == "match"
+    assert verdict("Patient: WANG Xiao Ming", WANG) == "match"
 
 
 def test_a_cjk_label_run_stops_at_the_next_field() -> None:
@@ -450,4 +458,117 @@ def test_a_cjk_label_run_stops_at_the_next_field() -> None:
     assert verdict("患者：王小明  病历号：12345", wang) == "match"
     assert verdict("患者姓名：王小明 性别：男", wang) == "match"
     assert verdict("患者：张三  病历号：99999", wang) == "mismatch"
-    assert verdict("患者姓名：王小东 性别：男", Identity("王小東", date(1968, 3, 12))) == "none"
+    assert verdict("患者姓名：王小东 性别：男", Identity("王小東", date(1968, 3, 12))) == "match"
+
+
+# --------------------------------------------------------------------------- public test files
+
+
+def test_pydicoms_dicomdir_test_cd_relatives_are_caught_file_by_file(tmp_path: Path) -> None:
+    """pydicom's dicomdirtests CD: Doe^Peter's MR and CT, Doe^Archibald's CT and CR, and
+    Citizen^Jan's images, in one folder: only Doe^Peter's files are his."""
+    from pydicom.data import get_testdata_file
+
+    cd = Path(get_testdata_file("CT_small.dcm")).parent / "dicomdirtests"  # type: ignore[arg-type]
+    folder = inspect_dicom_folder(cd)
+    peter = Identity("Peter Doe", date(1950, 1, 1), ("98890234",))
+    ev = dicom_evidence(folder, peter)
+    own = [f for p, files in folder.patients.items() for f in files if p.patient_id == "98890234"]
+    assert own and not set(own) & set(ev.mismatched)
+    assert all(not f.startswith("98892") for f in ev.mismatched)  # Doe^Peter's folders
+    assert any(f.startswith("77654033/") for f in ev.mismatched)  # Doe^Archibald's
+    assert len(ev.mismatched) == sum(len(v) for v in folder.patients.values()) - len(own)
+
+
+def test_big_endian_files_without_meta_and_pseudonyms(tmp_path: Path) -> None:
+    from pydicom.data import get_testdata_file
+
+    shutil.copyfile(get_testdata_file("ExplVR_BigEndNoMeta.dcm"), tmp_path / "a")  # type: ignore[arg-type]
+    folder = inspect_dicom_folder(tmp_path)
+    assert folder.dicom_files == 1
+    # a code in the name field (CQ500-CT-310), a template (Lastname^Firstname), a phantom
+    from pydicom.valuerep import PersonName
+
+    from opinionkit.inspect.dicom import _person_name_groups
+    from opinionkit.inspect.identity import dicom_name_state
+
+    for pn in ("CQ500-CT-310", "Lastname^Firstname", "Last^First^mid^pre", "Test^Phantom30sep"):
+        assert dicom_name_state(_person_name_groups(PersonName(pn)), ADA.forms) == "none", pn
+
+
+def test_withhold_numbers_pages_across_a_records_scans(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from pdfgen import case_head
+
+    records = tmp_path / "records"
+    records.mkdir()
+    for n, shade in enumerate((200, 120, 60), start=1):
+        Image.new("L", (60, 80), shade).save(records / f"p{n}.png")
+    (tmp_path / "case.yaml").write_text(
+        case_head("SCAN-1", "Ada Testperson")
+        + "  - {kind: lab-report, title: Labs, date: 2026-10-02, "
+        "files: [records/p1.png, records/p2.png, records/p3.png], "
+        "withhold: {pages: [2], reason: not hers}, identity_confirmed: checked by the nurse}\n",
+        encoding="utf-8",
+    )
+    result = check_case(tmp_path / "case.yaml", CheckOptions(today=TODAY))
+    (info,) = result.records
+    assert [f.identity for f in info.files] == ["confirmed", "withheld", "confirmed"]
+    assert "withhold.whole-file" in {f.code for f in result.findings}
+    res = bundle_case(tmp_path / "case.yaml", opts(tmp_path / "p", allow_incomplete=True))
+    (labs,) = {i["record"]: i for i in res.manifest["inputs"]}.values()
+    assert labs["pages"][1] - labs["pages"][0] + 1 == 2
+    assert [w.get("pages") for w in res.manifest["withheld"]] == [[2]]
+
+
+def test_titles_and_initials_in_a_labelled_name() -> None:
+    assert verdict("Patient: Mr. Bruno Otherman") == "mismatch"
+    assert verdict("Patient: Mrs Ada M. Testperson") == "match"
+
+
+def test_the_index_says_how_many_pages_were_withheld(tmp_path: Path) -> None:
+    res = bundle_case(CASES / "identity-fax-withheld-page" / "case.yaml", opts(tmp_path / "p"))
+    assert res.out is not None
+    reader = PdfReader(next(res.out.glob("*-packet.pdf")))
+    index = next(s for s in res.manifest["front_matter"] if s["section"] == "Index of enclosures")
+    text = " ".join(
+        reader.pages[n - 1].extract_text()
+        for n in range(*index["pages"][:1], index["pages"][1] + 1)
+    )
+    assert "1 page(s) withheld" in " ".join(text.split())
+
+
+def test_other_patient_names_and_ids_in_the_header_count(tmp_path: Path) -> None:
+    import sys
+
+    sys.path.insert(0, str(CASES))
+    from make_identity_records import dicom
+
+    path = tmp_path / "IM1"
+    dicom(path, "Newname^Ada", "IMG-1", "", n=1)
+    import pydicom
+
+    ds = pydicom.dcmread(path)
+    ds.OtherPatientNames = ["Testperson^Ada", "Testperson^A"]
+    ds.OtherPatientIDs = ["X-9", "00123"]
+    ds.save_as(path)
+    ev = dicom_evidence(inspect_dicom_folder(tmp_path), ADA)
+    assert ev.verdict == "match"
+    ds.OtherPatientNames = "Otherman^Bruno"
+    ds.save_as(path)
+    assert dicom_evidence(inspect_dicom_folder(tmp_path), ADA).verdict == "mismatch"
+
+
+def test_check_text_sums_up_the_records_identity() -> None:
+    got = CliRunner().invoke(
+        app,
+        [
+            "check",
+            str(CASES / "identity-scan-confirmed" / "case.yaml"),
+            "--today",
+            TODAY.isoformat(),
+        ],
+    )
+    text = " ".join(got.stdout.split())
+    assert "identity of the records: 2 verified (text 2), 1 confirmed" in text

@@ -356,12 +356,13 @@ def _password(options: BundleOptions, environ: dict[str, str]) -> str | None:
 def missing_problems(usable: UsableCase) -> list[str]:
     """The case's errors in plain language, for the letter of an incomplete packet; a
     problem that kept a file out says so."""
-    withheld = {w.key for w in usable.withheld()}
+    # whole files only: a DICOM folder's foreign files, or withheld pages, say so themselves
+    withheld = {(w.key, w.path) for w in usable.withheld() if not w.pages}
     out: list[str] = []
     for f in usable.findings.sorted():
         if f.severity is Severity.ERROR:
             where = f" ({f.path})" if f.path else ""
-            left_out = " — left out of this packet" if f.key in withheld else ""
+            left_out = " — left out of this packet" if (f.key, f.path) in withheld else ""
             out.append(f"{f.message}{where}{left_out}")
     return out
 
@@ -673,6 +674,7 @@ class BundleJob:
                 status="enclosed",
                 language=it.language,
                 translated=it.translated,
+                withheld_pages=sum(len(f.withheld_pages) for f in it.files),
             )
             for it in self.items
         ]

@@ -159,7 +159,41 @@ def _render_case(case: CaseResult, console: Console, strict: bool) -> None:
             _indented(console, message)
             if f.hint:
                 _indented(console, Text(f"→ {f.hint}", style="green"))
+    line = _identity_line(case)
+    if line is not None:
+        console.print(line)
     console.print(_verdict(case, strict))
+
+
+def _identity_line(case: CaseResult) -> Text | None:
+    """``identity: 4 verified (text 3, DICOM 1), 1 confirmed, 1 withheld`` for the
+    received records (their statuses as ``check --format json`` and the manifest give them)."""
+    counts: dict[str, int] = {}
+    evidence: dict[str, int] = {}
+    for info in case.records:
+        ident = info.identity()
+        if ident["status"] == "requested":
+            continue
+        counts[ident["status"]] = counts.get(ident["status"], 0) + 1
+        if ident["status"] == "verified":
+            for e in ident["evidence"]:
+                evidence[e] = evidence.get(e, 0) + 1
+    if not counts:
+        return None
+    parts = []
+    for status in ("verified", "confirmed", "not-verifiable", "withheld"):
+        if status in counts:
+            part = f"{counts[status]} {status}"
+            if status == "verified" and evidence:
+                part += (
+                    " ("
+                    + ", ".join(
+                        f"{'DICOM' if k == 'dicom' else k} {v}" for k, v in sorted(evidence.items())
+                    )
+                    + ")"
+                )
+            parts.append(part)
+    return Text("  identity of the records: " + ", ".join(parts), style="dim")
 
 
 def _indented(console: Console, text: Text, indent: int = 6) -> None:

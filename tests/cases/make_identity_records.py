@@ -478,6 +478,98 @@ def fax(folder: str) -> None:
     ])  # fmt: skip
 
 
+def cjk_pdf(folder: str, name: str, lines: list[str]) -> None:
+    """A record whose text layer is in Chinese (typst with the shipped Noto Sans CJK; no
+    date in the file, so the bytes are the same on every run)."""
+    import tempfile
+
+    import typst
+
+    from opinionkit.render.fonts import font_dirs
+
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "r.typ"
+        body = "\n\n".join(lines)
+        src.write_text(
+            '#set document(date: none)\n#set text(font: ("Noto Sans CJK SC",), size: 11pt)\n'
+            + body
+            + "\n",
+            encoding="utf-8",
+        )
+        data = typst.compile(str(src), font_paths=[str(d) for d in font_dirs()])
+    path = HERE / folder / "records" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+CONSULT_ZH = (
+    "{kind: consultation-letter, title: Consultation (Chinese), date: 2026-10-01, "
+    "file: records/consult.pdf, language: zh}"
+)
+
+
+def chinese_cases() -> None:
+    # records written in Chinese, for a patient named 王小明 (Wang Xiaoming)
+    def head(name: str, dob: str, mrn: str, title: str) -> list[str]:
+        return ["广州市第一人民医院（虚构）", title, f"患者姓名：{name}　　性别：男",
+                f"出生日期：{dob}　　病历号：{mrn}", "诊断：肺腺癌。"]  # fmt: skip
+
+    f = "identity-chinese-records"
+    pdf(f, "pathology.pdf", [header("Wang Xiaoming", "12 March 1968", "70004", "PATHOLOGY")])
+    cjk_pdf(f, "consult.pdf", head("王小明", "1968年3月12日", "70004", "会诊意见"))
+    write_case(
+        f,
+        "A record in Chinese for 王小明, the English ones naming Wang Xiaoming.",
+        patient_yaml("王小明", "1968-03-12", ["70004"], ["Wang Xiaoming"]),
+        [CONSULT_ZH],
+    )
+    f = "identity-chinese-records-other"
+    pdf(f, "pathology.pdf", [header("Wang Xiaoming", "12 March 1968", "70004", "PATHOLOGY")])
+    cjk_pdf(f, "consult.pdf", head("张伟", "1970年1月1日", "88812", "会诊意见"))
+    write_case(
+        f,
+        "Another patient's record in Chinese in the case of 王小明.",
+        patient_yaml("王小明", "1968-03-12", ["70004"], ["Wang Xiaoming"]),
+        [CONSULT_ZH],
+    )
+
+
+def ambiguous_cases() -> None:
+    # a fax page naming no one but an ambiguous date of birth that is not the patient's
+    f = "identity-fax-ambiguous-dob"
+    pdf(f, "fax.pdf", [
+        header(*ADA, "ONCOLOGY CONSULTATION (FAX 1/2)"),
+        ["ONCOLOGY CONSULTATION (FAX 2/2)", "Re: B. Otherman", "DOB: 11/12/1958",
+         "Seen today in clinic."],
+    ])  # fmt: skip
+    ada_case(f, "A fax page with only an ambiguous, foreign date of birth.", [FAX + "}"])
+    # the patient's own date of birth written both ways round (4 March 1968)
+    f = "identity-ambiguous-dob-own"
+    pdf(f, "pathology.pdf", [header("Ada Testperson", "03/04/1968", "00123", "PATHOLOGY")])
+    pdf(f, "fax.pdf", [header("Ada Testperson", "04/03/1968", "00123", "CONSULT"),
+                       ["Page 2", "DOB: 4.3.1968", "Date of birth: 1968-03-04"]])  # fmt: skip
+    write_case(
+        f,
+        "The patient's date of birth in US and European order.",
+        patient_yaml("Ada Testperson", "1968-03-04", ["00123"]),
+        [FAX + "}"],
+    )
+    # a subscriber block whose relationship line names the patient
+    f = "identity-insurance-relationship"
+    pdf(f, "insurance.pdf", [[
+        "Riverside Health Fund - coverage confirmation",
+        "Patient: Ada Testperson    DOB: 05/06/1970",
+        "",
+        "SUBSCRIBER INFORMATION",
+        "Name: Carl Roe",
+        "Address: 1 River Road, Riverbend",
+        "Relationship to patient: spouse",
+        "Date of birth: 1950-02-01",
+        "Member ID: RHF-118204",
+    ]])  # fmt: skip
+    ada_case(f, "A subscriber block, with the relationship line, below the patient.", [INSURANCE])
+
+
 def control_cases() -> None:
     f = "identity-fax-foreign-page"
     fax(f)
@@ -513,6 +605,8 @@ def main() -> None:
     pn_cases()
     name_cases()
     other_people_cases()
+    ambiguous_cases()
+    chinese_cases()
     control_cases()
 
 

@@ -39,6 +39,7 @@ from typing import Any
 
 from opinionkit.errors import OCR_INSTALL, InputError, LimitExceeded, OcrUnavailable
 from opinionkit.findings import Finding, Severity
+from opinionkit.inspect import identity as identity_mod
 from opinionkit.inspect import images as images_mod
 from opinionkit.inspect import pdf as pdf_mod
 from opinionkit.inspect.dicom import DicomFolder, inspect_dicom_folder
@@ -384,6 +385,7 @@ class _FileChecker:
         self.max_bytes = max_file_mb * 1024 * 1024
         self.max_file_mb = max_file_mb
         self.who = identity_of(self.case)
+        identity_mod.prepare(self.who)  # before the workers fork: they inherit it
         self.findings: list[Finding] = []
         self.first_holder: dict[str, str] = {}
         """SHA-256 -> key path of the first file holding it (for duplicates)."""
@@ -492,9 +494,23 @@ class _FileChecker:
 
     def judge_withhold(self, info: RecordInfo) -> None:
         """After the record's files: a ``withhold:`` naming pages or files it does not
-        have is an error (a typo may leave another patient's page in)."""
-        w = info.record.withhold
-        if w is None or info.record.status is RecordStatus.REQUESTED:
+        have is an error (a typo may leave another patient's page in); what ``withhold:``
+        and ``identity_confirmed:`` did is shown."""
+        rec = info.record
+        if rec.status is RecordStatus.REQUESTED:
+            return
+        if rec.identity_confirmed and not any(f.identity == "confirmed" for f in info.all_files):
+            self.findings.append(
+                Finding(
+                    "identity.confirmed",
+                    Severity.INFO,
+                    "identity_confirmed: is recorded in the manifest; nothing in this record "
+                    "needed it (it never overrides a mismatch)",
+                    **self.loaded.where(("records", info.index, "identity_confirmed")),
+                )
+            )
+        w = rec.withhold
+        if w is None:
             return
         where = self.loaded.where(("records", info.index, "withhold"))
         if w.pages and all(f.path is not None and f.pages for f in info.files):
@@ -864,8 +880,11 @@ class _FileChecker:
         mismatch_pages: list[int] = []
         hidden_pages: list[int] = []
         kinds: set[str] = set()
+        doubtful: list[int] = []
         for n, ev in zip(texts, evidence, strict=True):
             withheld = n in fi.withheld_pages
+            if ev.doubtful_dobs and ev.verdict != "mismatch" and not withheld:
+                doubtful.append(n)
             if ev.verdict == "mismatch":
                 if withheld:
                     hidden_pages.append(n)
@@ -897,13 +916,23 @@ class _FileChecker:
             if fi.identity_status is None:
                 fi.identity_status = "verified"
             fi.evidence = tuple(sorted({*fi.evidence, "text"}))
-        else:
+        elif not doubtful:
             self.unverified(
                 slot,
                 "identity.not-found",
                 "neither the patient's name, date of birth nor MRN appears in the record's text",
                 "confirm the record is the patient's; add the MRN used by its facility under "
                 "patient.mrns, or another form of the name under patient.other_names",
+            )
+        if doubtful:
+            self.unverified(
+                slot,
+                "identity.doubtful-dob",
+                f"page(s) {page_ranges([first + p for p in doubtful])} of the record show a "
+                "date of birth that is not the patient's in either day/month order (an "
+                "ambiguous numeric date, so not by itself proof of another patient)",
+                "look at those pages; if they are another patient's, leave them out with "
+                "withhold: {pages: [...], reason: ...}",
             )
 
     def judge_image(self, slot: _Slot, result: Any) -> None:
@@ -1057,7 +1086,7 @@ class _FileChecker:
                 f"(anonymised or incomplete headers): {_first(unverified)}",
                 "confirm with radiology that this study is the patient's",
             )
-        elif total > len(ev.mismatched) + len(asked):
+        elif total > len(set(ev.mismatched) | asked):
             if fi.identity_status is None:
                 fi.identity_status = "verified"
             fi.evidence = ("dicom",)

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Literal
 
 from opinionkit.inspect.filetype import file_sha256
 
@@ -30,6 +31,8 @@ _TAGS = [
     "PatientName",
     "PatientID",
     "PatientBirthDate",
+    "OtherPatientIDs",
+    "OtherPatientNames",
     "StudyInstanceUID",
     "SeriesInstanceUID",
     "StudyDate",
@@ -117,6 +120,10 @@ class DicomPatient:
     name_groups: tuple[tuple[str, ...], ...] = ()
     patient_id: str = ""
     birth_date: str = ""
+    other_ids: tuple[str, ...] = ()
+    """OtherPatientIDs: the patient's numbers at other institutions."""
+    other_name_groups: tuple[tuple[str, ...], ...] = ()
+    """OtherPatientNames (a maiden name, an earlier spelling), as groups."""
 
 
 @dataclass
@@ -156,19 +163,23 @@ _VRS = frozenset(
 
 
 def looks_like_dicom_without_preamble(head: bytes) -> bool:
-    """Whether a file that lacks the preamble starts like a DICOM data set: a little-endian
-    element of group 0002 (file meta), 0008 (identifying) or 0010 (patient), with a valid
-    explicit VR or a plausible implicit length."""
+    """Whether a file that lacks the preamble starts like a DICOM data set: an element
+    (little- or big-endian) of group 0002 (file meta), 0008 (identifying) or 0010
+    (patient), with a valid explicit VR or a plausible implicit length."""
     if len(head) < 8:
         return False
-    group = int.from_bytes(head[0:2], "little")
-    element = int.from_bytes(head[2:4], "little")
-    if group not in (0x0002, 0x0008, 0x0010) or element > 0x1000:
-        return False
-    if head[4:6] in _VRS:
-        return True
-    length = int.from_bytes(head[4:8], "little")
-    return length < 0x10000 and length % 2 == 0
+    orders: tuple[Literal["little", "big"], ...] = ("little", "big")
+    for order in orders:
+        group = int.from_bytes(head[0:2], order)
+        element = int.from_bytes(head[2:4], order)
+        if group not in (0x0002, 0x0008, 0x0010) or element > 0x1000:
+            continue
+        if head[4:6] in _VRS:
+            return True
+        length = int.from_bytes(head[4:8], order)
+        if length < 0x10000 and length % 2 == 0:
+            return True
+    return False
 
 
 def _person_name_groups(value: object) -> tuple[tuple[str, ...], ...]:
@@ -195,6 +206,17 @@ def _person_name_groups(value: object) -> tuple[tuple[str, ...], ...]:
             )
         )
     return tuple(out)
+
+
+def _values(value: object) -> list[object]:
+    """A multi-valued element's values (one value, or none, as a list)."""
+    from pydicom.multival import MultiValue
+
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple, MultiValue)):
+        return list(value)
+    return [value]
 
 
 def _walk(folder: Path) -> list[tuple[Path, str]]:
@@ -272,7 +294,15 @@ def inspect_dicom_folder(folder: Path) -> DicomFolder:
             name = str(raw_name or "").strip()
             pid = str(ds.get("PatientID", "") or "").strip()
             dob = str(ds.get("PatientBirthDate", "") or "").strip()
-            who = DicomPatient(_person_name_groups(raw_name), pid, dob)
+            who = DicomPatient(
+                _person_name_groups(raw_name),
+                pid,
+                dob,
+                tuple(str(v).strip() for v in _values(ds.get("OtherPatientIDs")) if str(v).strip()),
+                tuple(
+                    g for v in _values(ds.get("OtherPatientNames")) for g in _person_name_groups(v)
+                ),
+            )
             if name:
                 result.patient_names.add(name)
             if pid:

@@ -36,7 +36,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 
 from opinionkit.inspect.dicom import DicomFolder, DicomPatient
@@ -126,11 +126,14 @@ _NAME_LABEL = re.compile(
     re.IGNORECASE,
 )
 _NAME_PARTICLES = {"van", "von", "de", "del", "da", "di", "la", "le", "bin", "al", "y"}
+_TITLES = {"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sr", "sra", "srta", "mme", "mlle",
+           "herr", "frau", "sig", "sig.ra"}  # fmt: skip
 _NOT_NAME_WORDS = {"dob", "mrn", "date", "age", "sex", "id", "born"}
 _HONORIFICS = ("先生", "女士", "小姐", "様", "さま", "さん", "殿", "님", "씨")
 
 # Words naming a person on the page who is not the patient (folded text).
 _OTHER_PERSON = (
+    r"relationship\s+to\s+(?:the\s+)?patient|relation\s+to\s+patient|patient\s+relationship|"
     r"parent|parents|guardian|mother|father|mom|dad|subscriber|insured|policy\s?holder|"
     r"card\s?holder|emergency\s+contact|next\s+of\s+kin|signature|signer|signed\s+by|"
     r"signatory|witness|spouse|responsible\s+party|representative|guarantor|"
@@ -235,7 +238,8 @@ def _words(text: str) -> list[tuple[str, ...]]:
 
 
 def _compact(text: str) -> str:
-    return re.sub(r"[\s\u30fb\u00b7・^=,.]+", "", fold(text))
+    """A CJK name for comparison: spaces and dots dropped, Han variants unified."""
+    return han_key(re.sub(r"[\s\u30fb\u00b7・^=,.]+", "", fold(text)))
 
 
 @dataclass(frozen=True)
@@ -250,7 +254,7 @@ class NameForm:
     def cjk(self) -> bool:
         return bool(self.scripts) and self.scripts <= _CJK
 
-    @property
+    @cached_property
     def tokens(self) -> frozenset[str]:
         """Each word joined (``oneil``), each part of two letters or more (``neil``), two
         neighbouring words joined (``Gil Dong`` = ``Gildong``), and each with romanised
@@ -327,12 +331,33 @@ def _word_pattern(word: str) -> re.Pattern[str]:
 
 
 def _name_word_pattern(parts: tuple[str, ...]) -> str:
-    """One name word, its parts joined by an optional separator (O'Neil, O Neil, ONeil)."""
+    """One name word, its parts joined by an optional separator (O'Neil, O Neil, ONeil);
+    a long one (six letters or more) may be split anywhere, as romanised names are
+    (Xiaoming = Xiao Ming = Xiao-ming, Gildong = Gil-dong)."""
+    word = "".join(parts)
+    if len(word) >= 6 and word.isalpha():
+        return r"[\s'\-]?".join(re.escape(c) for c in word)
     return r"[\s'\-]?".join(re.escape(p) for p in parts)
 
 
 def _cjk_pattern(compact: str) -> re.Pattern[str]:
-    return re.compile(r"\s?".join(re.escape(c) for c in compact))
+    """The native name in text: any of each character's variants, spaces allowed between."""
+    members = _han_members()
+
+    def one(c: str) -> str:
+        group = members.get(c)
+        return "[" + "".join(re.escape(m) for m in sorted(group)) + "]" if group else re.escape(c)
+
+    return re.compile(r"\s?".join(one(c) for c in compact))
+
+
+@lru_cache(maxsize=1)
+def _han_members() -> dict[str, frozenset[str]]:
+    """Representative -> the Han characters it stands for (see :func:`han_key`)."""
+    out: dict[str, set[str]] = {}
+    for c, rep in (_han_classes() or {}).items():
+        out.setdefault(rep, {rep}).add(c)
+    return {k: frozenset(v) for k, v in out.items()}
 
 
 @dataclass(frozen=True)
@@ -381,6 +406,12 @@ class _Matchers:
     guardians: tuple[NameForm, ...]
 
 
+def prepare(who: Identity) -> None:
+    """Build what matching ``who`` needs (the Han variant table, when a name is in Han
+    characters) before worker processes are forked, so that each does not build it again."""
+    _matchers(who)
+
+
 @lru_cache(maxsize=16)
 def _matchers(who: Identity) -> _Matchers:
     forms = who.forms
@@ -400,11 +431,11 @@ def names_agree(candidate: NameForm, form: NameForm) -> bool:
     if form.cjk:
         # the run after a label may go on with the next field (王小明 病历号): try it
         # whole, and cut at each space
-        chunks = ["".join(w) for w in candidate.words] or [candidate.compact]
+        chunks = [han_key("".join(w)) for w in candidate.words] or [candidate.compact]
         for k in range(len(chunks), 0, -1):
             got = "".join(chunks[:k])
             for h in _HONORIFICS:
-                got = got.removesuffix(h)
+                got = got.removesuffix(han_key(h))
             if got == form.compact:
                 return True
         return False
@@ -415,10 +446,62 @@ def names_agree(candidate: NameForm, form: NameForm) -> bool:
     return len(hits) >= min(2, len(words))
 
 
+@lru_cache(maxsize=1)
+def _han_classes() -> dict[str, str] | None:
+    """Each Han character -> one representative of its simplified / traditional /
+    Japanese shinjitai variants (张 張 -> one, 沢 澤 -> one), from OpenCC's character tables
+    in the opencc-purepy package; None when the package is missing."""
+    from importlib import resources
+
+    try:
+        base = resources.files("opencc_purepy") / "dicts"
+        texts = [
+            (base / name).read_text(encoding="utf-8")
+            for name in ("STCharacters.txt", "TSCharacters.txt", "JPShinjitaiCharacters.txt")
+        ]
+    except (ModuleNotFoundError, FileNotFoundError, OSError):
+        return None
+    parent: dict[str, str] = {}
+
+    def find(c: str) -> str:
+        root = c
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(c, c) != root:
+            parent[c], c = root, parent[c]
+        return root
+
+    for text in texts:
+        for line in text.splitlines():
+            if not line or line.startswith("#") or "\t" not in line:
+                continue
+            key, values = line.split("\t", 1)
+            for v in [key, *values.split()]:
+                if len(v) != 1 or len(key) != 1:
+                    continue
+                a, b = find(key), find(v)
+                if a != b:
+                    parent[max(a, b)] = min(a, b)
+    return {c: find(c) for c in list(parent)}
+
+
+def han_key(text: str) -> str:
+    """``text`` with each Han character replaced by its variants' representative."""
+    if text.isascii() or "han" not in scripts(text):
+        return text
+    classes = _han_classes()
+    if not classes:
+        return text
+    return "".join(classes.get(c, c) for c in text)
+
+
 def han_variant_possible(a: str, b: str) -> bool:
     """Whether two different Han names may be one name in simplified and traditional
-    characters (王小东 / 王小東): same length, same family character. No conversion table
-    ships, so such a pair is never taken as another person's name -- nor as the patient's."""
+    characters (王小东 / 王小東) when OpenCC's tables are missing: same length, same family
+    character; such a pair is then never taken as another person's name, nor as the
+    patient's. With the tables (the normal case), :func:`han_key` decides and this is False."""
+    if _han_classes() is not None:
+        return False
     return (
         len(a) == len(b)
         and len(a) >= 2
@@ -522,11 +605,12 @@ def dates_in(text: str) -> list[tuple[int, int, set[date]]]:
 def about_someone_else(folded: str, at: int) -> bool:
     """Whether a label at ``at`` is about another person (a parent, guardian, subscriber,
     signer ...): the nearest person word before it on its line -- or, when its line has
-    none, on the three lines above -- is such a word, not "patient"."""
+    none, on the six lines above -- is such a word, not "patient" ("relationship to
+    patient" is another person's)."""
     line_start = folded.rfind("\n", 0, at) + 1
     segments = [folded[max(line_start, at - 200) : at]]
     start = line_start
-    for _ in range(3):
+    for _ in range(6):
         if start <= 0:
             break
         prev = folded.rfind("\n", 0, start - 1) + 1
@@ -569,8 +653,8 @@ def _labelled_names(raw: str) -> list[tuple[int, NameForm]]:
         for w in value.split():
             if w.lower() in _NAME_PARTICLES and words:
                 continue
-            if re.fullmatch(r"[A-Z]\.?", w):  # an initial
-                continue
+            if re.fullmatch(r"[A-Z]\.?", w) or w.rstrip(".").lower() in _TITLES:
+                continue  # an initial, a title
             if not _is_name_word(w) or w.rstrip(":").lower() in _NOT_NAME_WORDS:
                 break
             words.append(w.rstrip(","))
@@ -689,6 +773,7 @@ _ANONYMOUS = frozenset(
     {
         "anonymous", "anonymised", "anonymized", "anon", "removed", "unknown", "none", "na",
         "n/a", "deidentified", "de-identified", "patient", "redacted", "xxx", "test",
+        "last", "first", "lastname", "firstname", "name", "mid", "pre", "phantom", "noname",
     }
 )  # fmt: skip
 
@@ -719,6 +804,10 @@ class DicomEvidence:
 
 
 def _anonymous(component_text: str) -> bool:
+    """An empty, anonymised or pseudonymised name (``^^^^``, ``ANONYMOUS``,
+    ``Lastname^Firstname``, ``CQ500-CT-310``: a name with digits is a code, not a name)."""
+    if any(ch.isdigit() for ch in component_text):
+        return True
     words = [w for w in re.split(r"[\s^=,._]+", fold(component_text)) if w]
     return not words or all(w in _ANONYMOUS or set(w) <= {"x", "*", "-", "?"} for w in words)
 
@@ -784,7 +873,10 @@ def dicom_name_state(groups: tuple[tuple[str, ...], ...], forms: tuple[NameForm,
 
 def dicom_patient_verdict(patient: DicomPatient, who: Identity) -> tuple[str, tuple[str, ...]]:
     """(verdict, fields that name someone else) for the identity of one or more files."""
-    name = dicom_name_state(patient.name_groups, _matchers(who).forms)
+    forms = _matchers(who).forms
+    name = dicom_name_state(patient.name_groups, forms)
+    if name != "match" and dicom_name_state(patient.other_name_groups, forms) == "match":
+        name = "match"  # OtherPatientNames: a maiden name, an earlier spelling
     dob_text = who.date_of_birth.strftime("%Y%m%d")
     dob = patient.birth_date
     dob_valid = (
@@ -795,7 +887,8 @@ def dicom_patient_verdict(patient: DicomPatient, who: Identity) -> tuple[str, tu
     dob_ok = dob == dob_text
     dob_bad = dob_valid and not dob_ok
     pid = _norm_id(patient.patient_id) if patient.patient_id else ""
-    id_ok = bool(pid) and pid in _matchers(who).mrn_keys
+    keys = _matchers(who).mrn_keys
+    id_ok = (bool(pid) and pid in keys) or any(_norm_id(o) in keys for o in patient.other_ids)
     id_unknown = bool(pid) and not id_ok
     fields: list[str] = []
     if name == "other":

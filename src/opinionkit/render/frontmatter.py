@@ -124,6 +124,8 @@ class Enclosure:
     language: str | None = None
     translated: bool = False
     """An English translation follows it."""
+    withheld_pages: int = 0
+    """Pages of the record its ``withhold:`` left out of the packet (the index says so)."""
 
     @property
     def enclosed(self) -> bool:
