@@ -292,6 +292,23 @@ def test_compare_from_the_command_line(tmp_path: Path) -> None:
     assert doc["schema"] == "opinionkit.compare/1" and doc["out"] == str(out)
     again = CliRunner().invoke(app, ["compare", str(EXAMPLE), "--out", str(out)])
     assert again.exit_code == 4
+    line = CliRunner().invoke(
+        app,
+        [
+            "compare",
+            str(EXAMPLE),
+            "--out",
+            str(out),
+            "--force",
+            "--today",
+            "2026-12-03",
+            "-f",
+            "jsonl",
+        ],
+    )
+    assert line.exit_code == 0, line.output
+    (only,) = line.output.splitlines()  # jsonl: one document, one line
+    assert json.loads(only)["case_id"] == doc["case_id"]
 
 
 # --- status -------------------------------------------------------------------------------

@@ -496,14 +496,22 @@ class CompareText(CompareReporter):
 
 
 class CompareJson(CompareReporter):
+    indent: int | None = 2
+
     def report(self, result: CompareResult) -> None:
-        write_line(self.out, json.dumps(result.summary, indent=2, ensure_ascii=False))
+        write_line(self.out, json.dumps(result.summary, indent=self.indent, ensure_ascii=False))
+
+
+class CompareJsonl(CompareJson):
+    """The same document on one line, as jsonl promises everywhere else."""
+
+    indent = None
 
 
 COMPARE_REPORTERS: dict[str, type[CompareReporter]] = {
     "text": CompareText,
     "json": CompareJson,
-    "jsonl": CompareJson,
+    "jsonl": CompareJsonl,
 }
 
 
