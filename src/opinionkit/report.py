@@ -165,6 +165,9 @@ def _render_case(case: CaseResult, console: Console, strict: bool) -> None:
     console.print(_verdict(case, strict))
 
 
+_EVIDENCE = {"dicom": "DICOM", "ocr": "OCR", "text": "text"}
+
+
 def _identity_line(case: CaseResult) -> Text | None:
     """``identity: 4 verified (text 3, DICOM 1), 1 confirmed, 1 withheld`` for the
     received records (their statuses as ``check --format json`` and the manifest give them)."""
@@ -187,9 +190,7 @@ def _identity_line(case: CaseResult) -> Text | None:
             if status == "verified" and evidence:
                 part += (
                     " ("
-                    + ", ".join(
-                        f"{'DICOM' if k == 'dicom' else k} {v}" for k, v in sorted(evidence.items())
-                    )
+                    + ", ".join(f"{_EVIDENCE.get(k, k)} {v}" for k, v in sorted(evidence.items()))
                     + ")"
                 )
             parts.append(part)
