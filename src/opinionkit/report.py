@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Console
 from rich.text import Text
 
@@ -542,16 +543,24 @@ class StatusTable(StatusReporter):
     def report(self, report: StatusReport) -> None:
         from rich.table import Table
 
-        table = Table(title=f"Cases on {report.today.isoformat()}", title_justify="left")
+        table = Table(
+            title=f"Cases on {report.today.isoformat()}",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,  # no vertical rules: room for every column at 80
+            show_edge=False,
+            pad_edge=False,
+            collapse_padding=True,
+        )
         table.add_column("case", no_wrap=True)
         if report.show_names:
             table.add_column("name")
-        table.add_column("profile", style="dim", no_wrap=True)
+        # the profile gives way first, so what is still requested keeps room at 80 columns
+        table.add_column("profile", style="dim", overflow="fold")
         table.add_column("stage", no_wrap=True)
-        table.add_column("due", no_wrap=True)
-        table.add_column("still requested (facility, days)", ratio=1)
-        table.add_column("err", justify="right", no_wrap=True)
-        table.add_column("warn", justify="right", no_wrap=True)
+        table.add_column("due", no_wrap=True, min_width=10)
+        table.add_column("still requested (facility, days)", ratio=1, min_width=14)
+        table.add_column("err", justify="right", no_wrap=True, min_width=3)
+        table.add_column("warn", justify="right", no_wrap=True, min_width=4)
         for c in report.cases:
             stage = c.stage.value
             due = c.due.isoformat() if c.due else ""
