@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typst
-
 __all__ = [
     "STAMP_HEIGHT",
     "StampSpec",
@@ -182,6 +180,8 @@ def right_text(spec: StampSpec, printed: int, total: int, index: int) -> str:
 
 @functools.lru_cache(maxsize=4)
 def _compiler(system_fonts: bool, font_paths: tuple[str, ...]) -> Any:
+    import typst  # loaded on first use: see opinionkit.typstproc.typst_used
+
     return typst.Compiler(
         font_paths=list(font_paths),
         ignore_system_fonts=not system_fonts,

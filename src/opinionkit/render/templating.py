@@ -35,6 +35,7 @@ import functools
 import hashlib
 import os
 import re
+import sys
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -44,7 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import typst
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -338,6 +338,8 @@ def render_template(
 
 @functools.lru_cache(maxsize=1)
 def _compiler() -> Any:
+    import typst  # loaded on first use: see opinionkit.typstproc.typst_used
+
     return typst.Compiler(ignore_system_fonts=not SYSTEM_FONT_FALLBACK)
 
 
@@ -353,15 +355,16 @@ leaves no patient data behind in a temporary folder)."""
 def compile_pdf(source: str, name: str, when: date) -> bytes:
     """Compile Typst source to PDF with no file access; its date is ``when``."""
     stamp = int(datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp())
+    compiler = _compiler()
     try:
-        pdf = _compiler().compile(
+        pdf = compiler.compile(
             input=source.encode("utf-8", "replace"),
             format="pdf",
             root=_ROOT,
             timestamp=stamp,
             pdf_tags=False,
         )
-    except typst.TypstError as e:
+    except sys.modules["typst"].TypstError as e:
         # The diagnostic quotes the source line, which may hold case data: only its
         # position and Typst's own message are reported.
         where = _LOCATION.search(str(getattr(e, "diagnostic", "") or ""))
