@@ -189,8 +189,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
-    """Wall time (s) and peak whole-tree memory (bytes) of one job.
+def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+    """Wall time (s), peak whole-tree memory (bytes) and CPU time (s: user + system of
+    the job and every descendant it waited for) of one job.
 
     The disk is synced first (untimed): a merge leaves up to 2 GB of unwritten output in
     the page cache, which the next job (whichever it is) would otherwise pay to flush."""
@@ -216,24 +217,32 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
         raise SystemExit(f"command failed: {' '.join(cmd[:5])} ...\n{err[-3000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     floor = max(usage.ru_maxrss, after if after > before else 0) * 1024
-    return elapsed, max(peak[0], floor)
+    return elapsed, max(peak[0], floor), usage.ru_utime + usage.ru_stime
 
 
-def pages_of(path: Path) -> int:
-    import pikepdf
+# pikepdf and Typst run in helper processes: this one stays small, so that a job's child
+# sampled between fork and exec (a copy of this process) does not inflate its figure.
+_PAGES = "import pikepdf, sys; print(sum(len(pikepdf.open(f).pages) for f in sys.argv[1:]))"
+_STAMPS = """
+import sys
+from pathlib import Path
+from opinionkit.pdf.stamp import StampSpec, render_stamps
+n = int(sys.argv[2])
+spec = StampSpec("Bench Marker · DOB 1960-01-01 · case BENCH-001")
+Path(sys.argv[1]).write_bytes(render_stamps(spec, [(595.276, f"Page {i} of {n}") for i in range(1, n + 1)]))
+"""
 
-    with pikepdf.open(path) as pdf:
-        return len(pdf.pages)
+
+def pages_of(*paths: Path) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", _PAGES, *map(str, paths)], capture_output=True, check=True
+    )
+    return int(out.stdout)
 
 
 def make_stamp_pdf(path: Path, pages: int) -> None:
     """The pipeline's overlay: one footer page per packet page, made before it is timed."""
-    from opinionkit.pdf.stamp import StampSpec, render_stamps
-
-    spec = StampSpec("Bench Marker · DOB 1960-01-01 · case BENCH-001")
-    path.write_bytes(
-        render_stamps(spec, [(595.276, f"Page {i} of {pages}") for i in range(1, pages + 1)])
-    )
+    subprocess.run([sys.executable, "-c", _STAMPS, str(path), str(pages)], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -251,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             [sys.executable, str(HERE / "make_reference.py"), "--out", str(data)], check=True
         )
-    import opinionkit
+    import opinionkit  # its __init__ only
 
     package = Path(opinionkit.__file__).resolve().parent
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
@@ -279,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]  # fmt: skip
         if have_tools:
             stamp_pdf = work / "stamp.pdf"
-            merged = sum(pages_of(f) for f in case_files[1])
+            merged = pages_of(*case_files[1])
             make_stamp_pdf(stamp_pdf, merged)
             pipe_out = out / "pipeline"
             pipe_out.mkdir()
@@ -296,38 +305,44 @@ def main(argv: list[str] | None = None) -> int:
                     "--jobs", str(j), "--format", "json", "--today", TODAY,
                 ]  # fmt: skip
         times: dict[str, list[float]] = {k: [] for k in jobs}
+        cpus: dict[str, list[float]] = {k: [] for k in jobs}
         peaks: dict[str, int] = dict.fromkeys(jobs, 0)
         for r in range(runs):  # interleaved, so drift hits every job alike
             for name, cmd in jobs.items():
-                t, rss = run(cmd, env)
+                t, rss, cpu = run(cmd, env)
                 times[name].append(t)
+                cpus[name].append(cpu)
                 peaks[name] = max(peaks[name], rss)
                 print(f"  round {r + 1}: {name:22} {t:7.2f} s", file=sys.stderr)
-        pages = {}
-        for factor in factors:
-            packet = out / f"packet{factor}" / f"BENCH-{factor:03d}-packet.pdf"
-            pages[factor] = pages_of(packet)
+        pages = {f: pages_of(out / f"packet{f}" / f"BENCH-{f:03d}-packet.pdf") for f in factors}
     med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpus.items()}
     print(
         f"{runs} round(s), interleaved, medians; {os.cpu_count()} CPUs; peak = whole process "
         "tree (sampled sum of RSS)"
     )
-    print(f"{'job':24} {'median s':>9} {'peak MB':>8} {'s/1000 p':>9}")
+    print(f"{'job':24} {'median s':>9} {'cpu s':>7} {'peak MB':>8} {'s/1000 p':>9}")
     for name in jobs:
         m = re.match(r"\w+ (\d+)x", name)
         per = ""
         if m and name.split()[0] in ("bundle", "qpdf", "tool"):
             per = f"{med[name] / pages[int(m.group(1))] * 1000:9.2f}"
-        print(f"{name:24} {med[name]:9.2f} {peaks[name] / 1e6:8.0f} {per:>9}")
+        print(f"{name:24} {med[name]:9.2f} {cpu_med[name]:7.2f} {peaks[name] / 1e6:8.0f} {per:>9}")
     print()
     for factor in factors:
         files, size = sizes[factor]
         line = f"{factor}x: {files} files, {size / 1e6:.0f} MB, packet {pages[factor]} pages"
         if f"qpdf {factor}x" in med:
-            line += f"; bundle / qpdf {med[f'bundle {factor}x'] / med[f'qpdf {factor}x']:.2f}x"
+            b, q = f"bundle {factor}x", f"qpdf {factor}x"
+            line += (
+                f"; bundle / qpdf {med[b] / med[q]:.2f}x time, {cpu_med[b] / cpu_med[q]:.2f}x CPU"
+            )
         print(line)
     if "tool pipeline 1x" in med:
-        print(f"1x: bundle / tool pipeline {med['bundle 1x'] / med['tool pipeline 1x']:.2f}x")
+        b, p = "bundle 1x", "tool pipeline 1x"
+        print(
+            f"1x: bundle / tool pipeline {med[b] / med[p]:.2f}x time, {cpu_med[b] / cpu_med[p]:.2f}x CPU"
+        )
     if len(factors) > 1:
         base = med["bundle 1x"] / pages[1]
         growth = ", ".join(f"{f}x {med[f'bundle {f}x'] / pages[f] / base:.2f}" for f in factors[1:])

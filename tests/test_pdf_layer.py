@@ -1090,3 +1090,26 @@ def test_every_source_can_stay_open_past_the_usual_soft_limit() -> None:
     if want <= 100:
         pytest.skip("the hard limit leaves nothing to raise")
     assert soft == want and n == soft - 64
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork")
+def test_typst_runs_in_a_fork_only_while_this_process_never_loaded_it() -> None:
+    """The stamp sheet (and the shipped front matter) are laid out in a forked child
+    while this process has not loaded Typst, so the memory Typst keeps leaves with the
+    child; once it is loaded (it may have run), never in a fork."""
+    code = (
+        "import sys\n"
+        "from opinionkit import typstproc\n"
+        "from opinionkit.pdf.stamp import StampSpec, render_sheet\n"
+        "a = typstproc.start(render_sheet, StampSpec('x'), [595.0]).result()\n"
+        "print(a.startswith(b'%PDF'), 'typst' in sys.modules, typstproc.fork_safe())\n"
+        "import typst\n"
+        "b = typstproc.start(render_sheet, StampSpec('x'), [595.0]).result()\n"
+        "print(b == a, typstproc.fork_safe())\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    lines = out.stdout.splitlines()
+    assert lines[0] == "True False True"  # made in a child: Typst never loaded here
+    assert lines[1] == "True False"  # loaded: made here, the same bytes, no fork since

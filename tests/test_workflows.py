@@ -432,7 +432,8 @@ def test_bundle_with_jobs_and_jsonl(tmp_path: Path) -> None:
 
 _BATCH_PROBE = """
 import sys
-from opinionkit.batch import run_cases, typst_used
+from opinionkit.batch import run_cases
+from opinionkit.typstproc import typst_used
 from opinionkit.inspect import limits
 
 

@@ -1,8 +1,8 @@
 """Many cases at once: ``jobs`` worker processes, results in input order or as they finish.
 
 Workers are forks of this (already warm) process when that is safe, that is when this
-process has never run Typst (Typst cannot run in a fork of a process that used it; the
-CLI's parent never does, its workers do); otherwise fresh interpreters (``spawn``). Each
+process has never run Typst (:mod:`opinionkit.typstproc`; the CLI's parent never does,
+its workers do); otherwise fresh interpreters (``spawn``). Each
 worker inspects its case's files on one bounded child (:func:`~opinionkit.inspect.limits.
 share_cpus`), not one per CPU: the jobs share the cores instead of competing for them.
 One failing case never stops the others: a worker returns the exception (an
@@ -12,7 +12,6 @@ One failing case never stops the others: a worker returns the exception (an
 from __future__ import annotations
 
 import multiprocessing
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -34,17 +33,6 @@ def _call(
         return None, e
 
 
-def typst_used() -> bool:
-    """Whether this process has made a Typst compiler (the stamp's or the templates'):
-    then a fork of it may not run Typst."""
-    for module in ("opinionkit.pdf.stamp", "opinionkit.render.templating"):
-        compiler = getattr(sys.modules.get(module), "_compiler", None)
-        info = getattr(compiler, "cache_info", None)
-        if info is not None and info().currsize:
-            return True
-    return False
-
-
 def _worker_start() -> None:
     from opinionkit.inspect.limits import share_cpus
 
@@ -60,8 +48,9 @@ def run_cases(
             result, error = _call(fn, path, args)
             yield i, path, result, error
         return
-    forkable = "fork" in multiprocessing.get_all_start_methods() and not typst_used()
-    ctx = multiprocessing.get_context("fork" if forkable else "spawn")
+    from opinionkit.typstproc import fork_safe
+
+    ctx = multiprocessing.get_context("fork" if fork_safe() else "spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_start) as pool:
         futures: dict[Future[tuple[Any, OpinionkitError | None]], tuple[int, Path]] = {
             pool.submit(_call, fn, path, args): (i, path) for i, path in enumerate(paths)

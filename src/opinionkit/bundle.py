@@ -371,7 +371,13 @@ def _render(options: BundleOptions, fn: Callable[..., T], *args: Any) -> T:
     """Run a rendering step; a user's templates run in a fresh, bounded child process
     (a runaway loop or huge output stops at the limit, named in the message)."""
     if options.templates is None:
-        return fn(*args)
+        # the shipped templates: in a fork when that is safe, so that the memory Typst
+        # keeps after laying out a long index leaves with it (see opinionkit.typstproc)
+        if not options.check.limits.enabled:
+            return fn(*args)
+        from opinionkit import typstproc
+
+        return typstproc.call(fn, *args)
     try:
         return run_limited(fn, *args, limits=options.template_limits, fresh=True)
     except LimitExceeded as e:

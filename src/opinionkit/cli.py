@@ -20,6 +20,10 @@ from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
+# pydantic looks for plugins in every installed package's metadata the first time it
+# builds a model (~0.05-0.15 s of every run); the command uses none.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+
 import typer
 from rich.console import Console
 from rich.table import Table

@@ -60,7 +60,6 @@ dictionaries are in memory, the images and content streams are not.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import errno
 import hashlib
@@ -82,7 +81,7 @@ from typing import Any, BinaryIO, TypeGuard
 import pikepdf
 from pikepdf import Array, Dictionary, Name, Pdf, Stream, String
 
-from opinionkit import __version__
+from opinionkit import __version__, typstproc
 from opinionkit.errors import InputError
 from opinionkit.inspect.filetype import file_sha256
 from opinionkit.pdf.navigation import READ_ERRORS, Destinations, Mark, fix_links, read_outline
@@ -1015,8 +1014,9 @@ def _assemble(
     if total < first_page_number + n - 1:
         raise ValueError("total_pages is smaller than the last page number of this output")
 
-    # ---- stamps: Typst lays out the sheet (one form per page width) on a helper thread
-    # (it releases the GIL) while the pages are copied; a copy has its source's boxes.
+    # ---- stamps: Typst lays out the sheet (one form per page width) in a child or on a
+    # helper thread (it releases the GIL) while the pages are copied; a copy has its
+    # source's boxes
     boxes: list[VisualBox] = []
     for index, part, src_pages, _ in opened:
         with _damaged(part, index):
@@ -1024,9 +1024,9 @@ def _assemble(
     layout = [render_width(b) for b in boxes]
     texts = [right_text(stamp, first_page_number + i, total, i) for i in range(n)]
     widths = sorted({round(w, 3) for w, _ in layout})
-    with concurrent.futures.ThreadPoolExecutor(1, "opinionkit-stamps") as pool:
-        rendering = pool.submit(render_sheet, stamp, widths) if n else None
-
+    # (in a fork when that is safe, so Typst's fonts and caches leave with it)
+    rendering = typstproc.start(render_sheet, stamp, widths) if n else None
+    try:
         # ---- copy the pages
         for index, part, src_pages, noted in opened:
             start = len(copied)
@@ -1050,7 +1050,11 @@ def _assemble(
                     index, part.title, part.group, range(printed_start, printed_start + count)
                 )
             )
-        sheet_pdf = rendering.result() if rendering is not None else b""
+    except BaseException:
+        if rendering is not None:
+            rendering.cancel()
+        raise
+    sheet_pdf = rendering.result() if rendering is not None else b""
 
     tree = pdf.Root.Pages
     for page in copied:

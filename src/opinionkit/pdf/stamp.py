@@ -29,8 +29,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import typst
-
 from opinionkit.render import fonts
 
 __all__ = [
@@ -193,6 +191,8 @@ def right_text(spec: StampSpec, printed: int, total: int, index: int) -> str:
 def _compiler(system_fonts: bool, font_paths: tuple[str, ...]) -> Any:
     if not system_fonts:
         return fonts.compiler(font_paths)
+    import typst  # loaded on first use: see opinionkit.typstproc.typst_used
+
     return typst.Compiler(
         font_paths=[*(str(d) for d in fonts.font_dirs()), *font_paths], ignore_system_fonts=False
     )

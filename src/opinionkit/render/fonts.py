@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 import pikepdf
-import typst
 
 from opinionkit.errors import InputError
 
@@ -104,6 +103,8 @@ def font_dirs() -> tuple[Path, ...]:
 @functools.lru_cache(maxsize=4)
 def compiler(extra_dirs: tuple[str, ...] = ()) -> Any:
     """A Typst compiler that sees the shipped fonts (and ``extra_dirs``) and no system font."""
+    import typst  # loaded on first use: see opinionkit.typstproc.typst_used
+
     return typst.Compiler(
         font_paths=[*(str(d) for d in font_dirs()), *extra_dirs], ignore_system_fonts=True
     )

@@ -35,6 +35,7 @@ import functools
 import hashlib
 import os
 import re
+import sys
 import traceback
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -46,7 +47,6 @@ from typing import Any
 
 import jinja2
 import markupsafe
-import typst
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
@@ -383,6 +383,12 @@ def render_template(
         raise InputError(f"{_where(e, name)}: {type(e).__name__} while rendering") from None
 
 
+@functools.lru_cache(maxsize=1)
+def _compiler() -> Any:
+    """The shipped fonts only (render.fonts): the same bytes on every machine."""
+    return fonts.compiler()
+
+
 _LOCATION = re.compile(r":(\d+):(\d+)")
 
 
@@ -395,15 +401,16 @@ leaves no patient data behind in a temporary folder)."""
 def compile_pdf(source: str, name: str, when: date) -> bytes:
     """Compile Typst source to PDF with no file access; its date is ``when``."""
     stamp = int(datetime(when.year, when.month, when.day, tzinfo=UTC).timestamp())
+    compiler = _compiler()
     try:
-        pdf = fonts.compiler().compile(
+        pdf = compiler.compile(
             input=source.encode("utf-8", "replace"),
             format="pdf",
             root=_ROOT,
             timestamp=stamp,
             pdf_tags=False,
         )
-    except typst.TypstError as e:
+    except sys.modules["typst"].TypstError as e:
         # The diagnostic quotes the source line, which may hold case data: only its
         # position and Typst's own message are reported.
         where = _LOCATION.search(str(getattr(e, "diagnostic", "") or ""))
