@@ -266,7 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
     have_tools = all(shutil.which(t) for t in ("qpdf", "pdftotext", "sha256sum"))
     py = sys.executable
-    env = dict(os.environ, SOURCE_DATE_EPOCH="1790000000")
+    # OCR off: the default install has no OCR extra, and the figures are for it (the
+    # reference scans would otherwise be read with OCR, seconds a page: ocr_bench.py)
+    env = dict(os.environ, SOURCE_DATE_EPOCH="1790000000", OPINIONKIT_OCR="off")
     with tempfile.TemporaryDirectory(dir=data.parent) as tmp:
         work = Path(tmp)
         out = work / "out"
