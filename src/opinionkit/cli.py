@@ -210,6 +210,14 @@ ForceOpt = Annotated[
     ),
 ]
 CaseArg = Annotated[Path, typer.Argument(help="The case file.")]
+TemplatesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--templates",
+        help="Folder of templates overriding or extending the shipped ones.",
+        metavar="DIR",
+    ),
+]
 
 
 def _day(text: str | None) -> date | None:
@@ -361,14 +369,7 @@ def bundle(
         bool, typer.Option("--strict", help="Refuse a case that has warnings too (exit code 1).")
     ] = False,
     profile: ProfileOpt = None,
-    templates: Annotated[
-        Path | None,
-        typer.Option(
-            "--templates",
-            help="Folder of templates overriding or extending the shipped ones.",
-            metavar="DIR",
-        ),
-    ] = None,
+    templates: TemplatesOpt = None,
     encrypt: Annotated[
         bool,
         typer.Option(
@@ -593,14 +594,7 @@ def compare(
         ),
     ] = None,
     force: ForceOpt = False,
-    templates: Annotated[
-        Path | None,
-        typer.Option(
-            "--templates",
-            help="Folder of templates overriding or extending the shipped ones.",
-            metavar="DIR",
-        ),
-    ] = None,
+    templates: TemplatesOpt = None,
     profile: ProfileOpt = None,
     today: TodayOpt = None,
     output_format: FormatOpt = OutputFormat.text,
