@@ -1072,6 +1072,49 @@ def test_a_bates_prefix_the_sheet_font_lacks_falls_back_to_a_stamp_page_each() -
     assert len(forms) == 3  # one Typst stamp page each
 
 
+def _live_pdfs() -> int:
+    import gc
+
+    return sum(1 for o in gc.get_objects() if type(o) is pikepdf.Pdf)
+
+
+def test_each_source_is_let_go_once_its_pages_are_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A copied page's stream data is read through its source's file, not its Pdf: the
+    Pdf (and every object qpdf parsed from it) is freed as soon as its pages are copied,
+    so by the end of the copying (the merge's peak) it holds next to none of them, and
+    the packet's bytes do not change. The files are closed once the packet is written."""
+    asm = importlib.import_module("opinionkit.pdf.assemble")
+    files = []
+    for i in range(12):
+        f = tmp_path / f"r{i}.pdf"
+        f.write_bytes(blank_pdf([(595, 842, 0)] * 2))
+        files.append(f)
+    parts = [Part(f"R{i}", None, f, sha256=str(i)) for i, f in enumerate(files)]
+    fds = len(os.listdir("/proc/self/fd")) if os.path.isdir("/proc/self/fd") else None
+    live: list[int] = []
+    clean = asm._clean_page
+
+    def counting(page: object, note: Callable[[str], None]) -> object:
+        live.append(_live_pdfs())
+        return clean(page, note)
+
+    monkeypatch.setattr(asm, "_clean_page", counting)
+    data, result = build(parts)
+    assert result.page_count == 24 and len(live) == 24
+    # all 12 are open (their pages and boxes read) before the first page is copied;
+    # then one is let go per source: by the last source, the packet and it are left
+    # (and the one a loop variable still holds)
+    assert live[0] >= 13 and live[-1] <= 3, live
+    assert live[::2] == sorted(live[::2], reverse=True) and len(set(live[::2])) == 12
+    monkeypatch.setattr(asm, "_clean_page", clean)
+    again, _ = build(parts)
+    assert again == data  # the same bytes, with the sources freed early or not
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds  # every source's file closed
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="POSIX resource limits")
 def test_every_source_can_stay_open_past_the_usual_soft_limit() -> None:
     """Sources are read lazily (from their files while the packet is written) only while

@@ -53,9 +53,11 @@ does, in order:
 
 The output's SHA-256 and size are computed as it is written (no second read of it).
 
-Memory: the sources stay open until the output is written, and their stream data is read
-from them then, as the ``qpdf`` command does (see :func:`_open_source`): the page
-dictionaries are in memory, the images and content streams are not.
+Memory: the sources' files stay open until the output is written, and their stream data
+is read from them then, as the ``qpdf`` command does (see :func:`_open_source`): the
+copied page dictionaries are in memory, the images and content streams are not. Each
+source's own Pdf (the objects qpdf parsed from it) is let go as soon as its pages are
+copied, and the output's hasher is started before the merge grows.
 """
 
 from __future__ import annotations
@@ -489,6 +491,12 @@ def _unique_name(existing: Any, base: str) -> str:
         n += 1
         name = f"{base}{n}"
     return name
+
+
+def _close_all(held: dict[int, Pdf]) -> None:
+    for source in held.values():
+        source.close()
+    held.clear()
 
 
 @contextmanager
@@ -952,19 +960,25 @@ def assemble(
     Raises :class:`~opinionkit.errors.InputError` naming the part for a source that cannot
     be read or decrypted.
     """
-    # Sources close after the output (their stream data is read while it is written).
-    with quiet_pikepdf(), contextlib.ExitStack() as sources, Pdf.new() as pdf:
-        return _assemble(
-            pdf,
-            sources,
-            parts,
-            stamp=stamp,
-            metadata=metadata,
-            out=out,
-            first_page_number=first_page_number,
-            total_pages=total_pages,
-            encrypt_password=encrypt_password,
-        )
+    # The output's hasher starts now, while this process is small: a child started
+    # once the merge's heap has grown is, until it has exec'd, a copy of it.
+    sink = _HashingSink(out)
+    try:
+        # Sources close after the output (their stream data is read while it is written).
+        with quiet_pikepdf(), contextlib.ExitStack() as sources, Pdf.new() as pdf:
+            return _assemble(
+                pdf,
+                sources,
+                parts,
+                stamp=stamp,
+                metadata=metadata,
+                sink=sink,
+                first_page_number=first_page_number,
+                total_pages=total_pages,
+                encrypt_password=encrypt_password,
+            )
+    finally:
+        sink.abandon()  # after a failure (nothing left to do once finished)
 
 
 def _assemble(
@@ -974,7 +988,7 @@ def _assemble(
     *,
     stamp: StampSpec,
     metadata: Mapping[str, str],
-    out: BinaryIO,
+    sink: _HashingSink,
     first_page_number: int,
     total_pages: int | None,
     encrypt_password: str | None,
@@ -987,6 +1001,12 @@ def _assemble(
 
     # ---- open every part and read its pages (nothing copied yet)
     opened: list[tuple[int, Part, list[Any], Callable[[str], None]]] = []
+    # The sources, until their pages are copied. A copy's stream data is read, while the
+    # packet is written, through the source's file (which stays open), not through its
+    # Pdf: dropping the Pdf once its pages are copied frees its parsed objects (about
+    # 70 MB of 180 at 9,300 pages), and the output is byte-identical.
+    held: dict[int, Pdf] = {}
+    sources.callback(_close_all, held)  # after a failure, whatever is still held
     lazy_limit = lazy_source_limit()
     marks: dict[int, list[Mark]] = {}  # part index -> the source's own bookmarks
     for index, part in enumerate(parts):
@@ -998,7 +1018,7 @@ def _assemble(
                 dropped.append((index, what))
 
         source = _open_source(part, index, lazy=index < lazy_limit)
-        sources.callback(source.close)  # open until the packet is written
+        held[index] = source
         with _damaged(part, index):
             for what in _catalog_drops(source):
                 note(what)
@@ -1028,7 +1048,8 @@ def _assemble(
     rendering = typstproc.start(render_sheet, stamp, widths) if n else None
     try:
         # ---- copy the pages
-        for index, part, src_pages, noted in opened:
+        while opened:
+            index, part, src_pages, noted = opened.pop(0)
             start = len(copied)
             with _damaged(part, index):
                 for src in src_pages:
@@ -1043,6 +1064,8 @@ def _assemble(
                     if page_draws:
                         draws[len(copied)] = page_draws
                     copied.append(page)
+            del src_pages  # the last references to the source's objects, then the source
+            held.pop(index, None)
             count = len(copied) - start
             printed_start = first_page_number + start
             result_parts.append(
@@ -1106,7 +1129,6 @@ def _assemble(
         options = {
             "encryption": pikepdf.Encryption(owner=encrypt_password, user=encrypt_password, R=6)
         }
-    sink = _HashingSink(out)
     buffered = io.BufferedWriter(sink, buffer_size=_HashingSink.CHUNK)
     try:
         pdf.save(buffered, **_WRITE_OPTIONS, **options)
@@ -1117,7 +1139,6 @@ def _assemble(
             f"a record could not be read while the packet was written ({type(exc).__name__})"
         ) from None
     finally:
-        sink.abandon()  # after a failure (nothing left to do once finished)
         with contextlib.suppress(Exception):  # after a failure the output is discarded
             buffered.close()
     return AssembleResult(
