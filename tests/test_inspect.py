@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -125,6 +126,78 @@ def test_run_many_reuses_its_workers() -> None:
     pids = run_many([(_pid, (i,)) for i in range(12)], limits=Limits(), workers=2)
     assert len(set(pids)) <= 2
     assert os.getpid() not in pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return "\nState:\tZ" not in fh.read()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and /proc")
+def test_kept_workers_serve_later_calls_and_end_with_the_block() -> None:
+    """Inside keep_workers() (a batch), a call's idle workers wait for the next call: the
+    same processes serve every case, and they are gone once the block ends."""
+    from opinionkit.inspect.limits import keep_workers
+
+    with keep_workers():
+        first = run_many([(_pid, (i,)) for i in range(4)], limits=Limits(), workers=2)
+        later = [run_many([(_pid, (i,))], limits=Limits(), workers=2)[0] for i in range(3)]
+        again = run_many([(_pid, (i,)) for i in range(4)], limits=Limits(), workers=2)
+        assert set(later) <= set(first) and set(again) <= set(first) and len(set(first)) <= 2
+        assert all(_alive(p) for p in set(first))
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in set(first)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in set(first))
+    # outside the block every call has workers of its own again
+    assert not set(run_many([(_pid, (i,)) for i in range(2)], limits=Limits())) & set(first)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork and /proc")
+def test_a_worker_that_failed_or_grew_is_never_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker whose job hung, ran out of memory or raised is never handed a later
+    job; nor is one whose memory grew past the retirement threshold (its result still
+    counts)."""
+    from opinionkit.inspect import limits as limits_mod
+
+    limits = Limits(seconds=1.5, memory_mb=256)
+    with limits_mod.keep_workers():
+        out = run_many([(_boom, ()), (_pid, (0,))], limits=limits, workers=1)
+        assert isinstance(out[0], RuntimeError)
+        survivor = out[1]
+        assert run_many([(_pid, (1,))], limits=limits, workers=1) == [survivor]
+    # (a worker reads the threshold it was forked with)
+    monkeypatch.setattr(limits_mod, "_RETIRE_GROWTH", -(1 << 40))  # every job retires
+    with limits_mod.keep_workers():
+        pids = run_many([(_pid, (i,)) for i in range(3)], limits=limits, workers=1)
+        pids += run_many([(_pid, (3,))], limits=limits, workers=1)
+        assert len(set(pids)) == 4  # each job a fresh worker
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork")
+def test_a_fork_never_uses_its_parents_kept_workers() -> None:
+    """A forked child inherits the variable that holds its parent's idle workers, never
+    the right to use them: it starts its own."""
+    from opinionkit.inspect.limits import keep_workers
+
+    with keep_workers():
+        mine = set(run_many([(_pid, (i,)) for i in range(2)], limits=Limits(), workers=2))
+        read, write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - runs in the child
+            try:
+                got = run_many([(_pid, (i,)) for i in range(2)], limits=Limits(), workers=2)
+                os.write(write, b"ok" if not set(got) & mine else b"shared")
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(child, 0)
+        assert os.read(read, 16) == b"ok"
+        os.close(read)
+        assert set(run_many([(_pid, (0,))], limits=Limits(), workers=2)) <= mine
 
 
 # --- identity from text -------------------------------------------------------------------

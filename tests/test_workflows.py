@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from opinionkit import yamlsafe
 from opinionkit.check import CheckOptions, check_case
 from opinionkit.cli import app
 from opinionkit.fhir import export_fhir
+from opinionkit.inspect.limits import Limits
 from opinionkit.requests import plan_requests, write_requests
 from opinionkit.schema import case_schema
 
@@ -467,3 +470,29 @@ def test_batch_workers_are_warm_forks_until_typst_ran_and_inspect_on_one_child(
         [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
     ).stdout.splitlines()
     assert out == ["False [(True, 1), (True, 1)]", "True [(False, 1), (False, 1)]"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork")
+def test_a_batch_forks_its_inspection_workers_once_not_per_case(
+    example_copy: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three cases checked one after the other share the inspection workers: they are
+    forked (and their libraries warmed up) once for the batch, not once per case, and
+    every case's files are still read and judged."""
+    from opinionkit.check import check_paths
+    from opinionkit.inspect import limits
+
+    started: list[object] = []
+    start = limits._start_worker
+
+    def counting(ctx: object, lim: Limits) -> tuple[object, object]:
+        conn, proc = start(ctx, lim)
+        started.append(proc)
+        return conn, proc
+
+    monkeypatch.setattr(limits, "_start_worker", counting)
+    cases = [example_copy(n) for n in ("lung-international", "paediatric-all", "sarcoma-adult")]
+    result = check_paths(cases, CheckOptions(today=TODAY, ocr="off"), jobs=1)
+    assert [int(r.exit_code(False)) for r in result.cases] == [0, 0, 0]
+    assert all(r.records for r in result.cases)
+    assert 1 <= len(started) <= min(os.cpu_count() or 1, 8)

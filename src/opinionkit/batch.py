@@ -5,12 +5,15 @@ process has never run Typst (:mod:`opinionkit.typstproc`; the CLI's parent never
 its workers do); otherwise fresh interpreters (``spawn``). Each
 worker inspects its case's files on one bounded child (:func:`~opinionkit.inspect.limits.
 share_cpus`), not one per CPU: the jobs share the cores instead of competing for them.
+The inspection workers are kept from one case to the next (:func:`~opinionkit.inspect.
+limits.keep_workers`), with ``--jobs 1`` too.
 One failing case never stops the others: a worker returns the exception (an
 :class:`OpinionkitError`) instead of raising it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -33,10 +36,15 @@ def _call(
         return None, e
 
 
+_KEEP = contextlib.ExitStack()
+"""What a batch worker keeps until it ends: its inspection workers (they end with it)."""
+
+
 def _worker_start() -> None:
-    from opinionkit.inspect.limits import share_cpus
+    from opinionkit.inspect.limits import keep_workers, share_cpus
 
     share_cpus(1)
+    _KEEP.enter_context(keep_workers())
 
 
 def run_cases(
@@ -44,9 +52,12 @@ def run_cases(
 ) -> Iterator[Outcome]:
     """Yield one outcome per case as it finishes (in input order when ``jobs`` is 1)."""
     if jobs <= 1 or len(paths) <= 1:
-        for i, path in enumerate(paths):
-            result, error = _call(fn, path, args)
-            yield i, path, result, error
+        from opinionkit.inspect.limits import keep_workers
+
+        with keep_workers():  # the cases share the inspection workers
+            for i, path in enumerate(paths):
+                result, error = _call(fn, path, args)
+                yield i, path, result, error
         return
     from opinionkit.typstproc import fork_safe
 
