@@ -7,6 +7,8 @@ import hashlib
 import io
 import re
 import shutil
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -308,6 +310,55 @@ def test_front_matter_uses_only_shipped_fonts() -> None:
 def glyph_findings(case_yaml: Path) -> list[Any]:
     res = check_case(case_yaml, CheckOptions(today=TODAY))
     return [f for f in res.findings if f.code == "render.missing-glyph"]
+
+
+_GLYPHS_IN_A_FORK = """
+import sys
+from datetime import date
+from opinionkit.check import CheckOptions, check_case
+codes = []
+for path in sys.argv[1:]:
+    res = check_case(path, CheckOptions(today=date(2026, 11, 24), ocr="off"))
+    codes.append(sorted(f.key for f in res.findings if f.code == "render.missing-glyph"))
+print(codes, "typst" in sys.modules)
+"""
+
+
+def test_the_glyph_check_lays_out_in_a_fork_and_remembers_what_it_learnt(
+    tmp_path: Path,
+) -> None:
+    """The check lays out the characters in a forked child, so the checking process
+    never loads Typst (a bundle would then lay out its index and stamps here, and keep
+    their memory under the merge); a second case with the same characters needs no
+    layout, and finds the same."""
+    one = make_case(tmp_path / "one", f"José {DNA} Núñez")
+    two = make_case(tmp_path / "two", f"José {DNA} Núñez")
+    out = subprocess.run(
+        [sys.executable, "-c", _GLYPHS_IN_A_FORK, str(one), str(two)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert out.stdout.split("] ")[0] + "]" == "[['patient.name'], ['patient.name']]"
+    assert out.stdout.strip().endswith("False")
+
+
+def test_a_batch_lays_out_only_characters_it_has_not_met(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[list[str]] = []
+    real = fonts._boxes
+
+    def spy(chars: list[str], face: Face) -> set[str]:
+        calls.append(chars)
+        return real(chars, face)
+
+    monkeypatch.setattr(fonts, "_boxes", spy)
+    monkeypatch.setattr(fonts, "_DRAWN", {})
+    assert fonts.undrawable(["Zoë", f"É{DNA}"]) == [1]
+    assert fonts.undrawable([f"Zoë {DNA}", "é"]) == [0]
+    assert calls == [sorted({"ë", "É", DNA}), ["é"]]
 
 
 @pytest.mark.parametrize(

@@ -297,11 +297,29 @@ def undrawable(texts: Sequence[str], face: Face = DEFAULT_FACE) -> list[int]:
     Spaces, line breaks and invisible format characters draw nothing and are never
     reported; printable ASCII always draws. The work grows with the number of distinct
     characters, not with the length of the texts."""
+    from opinionkit import typstproc
+
+    chars = {c for t in texts for c in t if c not in _ALWAYS_DRAWN}
+    known = _DRAWN.setdefault(face, {})
+    new = sorted(chars.difference(known))
+    if new:
+        # In a fork while this process has never loaded Typst (see opinionkit.typstproc):
+        # a check would otherwise load it here, and every later rendering of this
+        # process -- a 9,000-page packet's index -- would keep its memory.
+        boxes = typstproc.call(_boxes, new, face)
+        known.update((c, c not in boxes) for c in new)
+    return [i for i, t in enumerate(texts) if any(not known[c] for c in chars.intersection(t))]
+
+
+_DRAWN: dict[Face, dict[str, bool]] = {}
+"""Whether each character met so far draws, by face: a batch's later cases lay out only
+the characters no earlier case had."""
+
+
+def _boxes(chars: list[str], face: Face) -> set[str]:
+    """Those of ``chars`` that print as the empty box: each laid out on a page of its own."""
     from opinionkit.render.templating import finalize  # each character as templates print it
 
-    chars = sorted({c for t in texts for c in t if c not in _ALWAYS_DRAWN})
-    if not chars:
-        return []
     pages = "\n".join(f"#page[{finalize(c)}]" for c in chars)
     source = (
         f"#set text(font: {typst_fonts(stack(face))}, fallback: true)\n"
@@ -311,5 +329,4 @@ def undrawable(texts: Sequence[str], face: Face = DEFAULT_FACE) -> list[int]:
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         if len(doc.pages) != len(chars):  # pragma: no cover - one page a character, always
             raise AssertionError("the glyph check laid out an unexpected number of pages")
-        boxes = {c for c, page in zip(chars, doc.pages, strict=True) if 0 in set(_glyphs(page))}
-    return [i for i, t in enumerate(texts) if boxes.intersection(t)]
+        return {c for c, page in zip(chars, doc.pages, strict=True) if 0 in set(_glyphs(page))}
