@@ -496,3 +496,19 @@ def test_a_batch_forks_its_inspection_workers_once_not_per_case(
     assert [int(r.exit_code(False)) for r in result.cases] == [0, 0, 0]
     assert all(r.records for r in result.cases)
     assert 1 <= len(started) <= min(os.cpu_count() or 1, 8)
+
+
+def _kept_on(_path: Path) -> bool:
+    from opinionkit.inspect import limits
+
+    return limits._kept() is not None
+
+
+def test_only_a_batch_keeps_its_inspection_workers() -> None:
+    """One case's inspection workers end once its files are read (kept, they would idle
+    through its merge and count in its memory); a batch's wait for the next case."""
+    from opinionkit.batch import run_cases
+
+    one = [r for _, _, r, _ in run_cases(_kept_on, [Path("a")])]
+    many = [r for _, _, r, _ in run_cases(_kept_on, [Path("a"), Path("b")])]
+    assert one == [False] and many == [True, True]

@@ -54,7 +54,9 @@ def run_cases(
     if jobs <= 1 or len(paths) <= 1:
         from opinionkit.inspect.limits import keep_workers
 
-        with keep_workers():  # the cases share the inspection workers
+        # the cases share the inspection workers (one case has them to itself, and they
+        # end when its files are read: they would otherwise idle through its merge)
+        with keep_workers() if len(paths) > 1 else contextlib.nullcontext():
             for i, path in enumerate(paths):
                 result, error = _call(fn, path, args)
                 yield i, path, result, error
