@@ -15,26 +15,46 @@ Public API::
   that makes the index's page numbers exact.
 """
 
-from opinionkit.render.frontmatter import (
-    LINK_PREFIX,
-    MAX_ROUNDS,
-    SECTIONS,
-    Enclosure,
-    FrontMatter,
-    FrontMatterInput,
-    ImagingStudy,
-    Section,
-    render_front_matter,
-    render_letter,
-    render_letter_text,
-)
-from opinionkit.render.templating import (
-    SHIPPED_PREFIX,
-    compile_pdf,
-    finalize,
-    render_template,
-    typst_string,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from opinionkit.render.frontmatter import (
+        LINK_PREFIX,
+        MAX_ROUNDS,
+        SECTIONS,
+        Enclosure,
+        FrontMatter,
+        FrontMatterInput,
+        ImagingStudy,
+        Section,
+        render_front_matter,
+        render_letter,
+        render_letter_text,
+    )
+    from opinionkit.render.templating import (
+        SHIPPED_PREFIX,
+        compile_pdf,
+        finalize,
+        render_template,
+        typst_string,
+    )
+
+_TEMPLATING = {"SHIPPED_PREFIX", "compile_pdf", "finalize", "render_template", "typst_string"}
+
+
+def __getattr__(name: str) -> Any:
+    """The names below, imported on first use: ``check`` needs only :mod:`.fonts` (for the
+    glyph check), not Jinja and the layout loop (~50 ms of every run)."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = "templating" if name in _TEMPLATING else "frontmatter"
+    value = getattr(importlib.import_module(f"opinionkit.render.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "LINK_PREFIX",
