@@ -20,7 +20,11 @@ rounds of:
   qpdf run merging the files and overlaying a stamp PDF made beforehand, SHA-256 of the
   output); it makes no letter, index, bookmarks, labels, links, limits, identity
   judgement, atomic write or manifest;
-* ``opinionkit check`` and ``bundle`` of the batch with ``--jobs 1`` and ``--jobs 2``.
+* ``opinionkit check`` and ``bundle`` of the batch with ``--jobs 1`` and ``--jobs 2``;
+* ``opinionkit check`` of a small case (two one-page reports): the start-up;
+* with ``--baseline DIR`` (a checkout of an older commit, sharing this environment's
+  packages), the start-up and batch jobs again with ``PYTHONPATH=DIR/src``, and the
+  new/old ratios.
 
 Prints medians, ratios, peak whole-tree memory and the cost per 1,000 pages.
 
@@ -251,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=HERE / "data")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round, 1x case, 4 cases")
     ap.add_argument("--cases", type=int, default=20, help="cases in the batch")
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of an older commit: its start-up and batch jobs run too "
+        "(PYTHONPATH=DIR/src), interleaved, and the new/old ratios print",
+    )
     args = ap.parse_args(argv)
     runs = 1 if args.quick else args.runs
     factors = (1,) if args.quick else (1, 4, 12)
@@ -274,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         out = work / "out"
         out.mkdir()
         jobs: dict[str, list[str]] = {}
+        envs: dict[str, dict[str, str]] = {}  # a job's environment, when not ``env``
         sizes: dict[int, tuple[int, int]] = {}  # factor -> (files, bytes)
         case_files: dict[int, list[Path]] = {}
         for factor in factors:
@@ -299,19 +310,34 @@ def main(argv: list[str] | None = None) -> int:
                 *map(str, case_files[1]),
             ]  # fmt: skip
         cases = batch_cases(work, n_cases)
-        for cmd in ("check", "bundle"):
-            for j in (1, 2):
-                extra = ["--out", str(out / "batch"), "--force"] if cmd == "bundle" else []
-                jobs[f"{cmd} batch --jobs {j}"] = [
-                    py, "-m", "opinionkit", cmd, *cases, *extra,
-                    "--jobs", str(j), "--format", "json", "--today", TODAY,
-                ]  # fmt: skip
+        small = work / "small"
+        shutil.copytree(ROOT / "tests" / "cases" / "base", small)
+        versions = [("", env)]
+        if args.baseline is not None:
+            old_src = str(args.baseline.resolve() / "src")
+            subprocess.run([py, "-m", "compileall", "-q", old_src], check=True)
+            versions.append((" (baseline)", dict(env, PYTHONPATH=old_src)))
+        for tag, job_env in versions:
+            # start-up: a case of two one-page reports
+            jobs[f"check small case{tag}"] = [
+                py, "-m", "opinionkit", "check", str(small / "case.yaml"), "--today", TODAY,
+            ]  # fmt: skip
+            envs[f"check small case{tag}"] = job_env
+            for cmd in ("check", "bundle"):
+                for j in (1, 2):
+                    extra = ["--out", str(out / "batch"), "--force"] if cmd == "bundle" else []
+                    name = f"{cmd} batch --jobs {j}{tag}"
+                    jobs[name] = [
+                        py, "-m", "opinionkit", cmd, *cases, *extra,
+                        "--jobs", str(j), "--format", "json", "--today", TODAY,
+                    ]  # fmt: skip
+                    envs[name] = job_env
         times: dict[str, list[float]] = {k: [] for k in jobs}
         cpus: dict[str, list[float]] = {k: [] for k in jobs}
         peaks: dict[str, int] = dict.fromkeys(jobs, 0)
         for r in range(runs):  # interleaved, so drift hits every job alike
             for name, cmd in jobs.items():
-                t, rss, cpu = run(cmd, env)
+                t, rss, cpu = run(cmd, envs.get(name, env))
                 times[name].append(t)
                 cpus[name].append(cpu)
                 peaks[name] = max(peaks[name], rss)
@@ -323,13 +349,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{runs} round(s), interleaved, medians; {os.cpu_count()} CPUs; peak = whole process "
         "tree (sampled sum of RSS)"
     )
-    print(f"{'job':24} {'median s':>9} {'cpu s':>7} {'peak MB':>8} {'s/1000 p':>9}")
+    print(f"{'job':35} {'median s':>9} {'cpu s':>7} {'peak MB':>8} {'s/1000 p':>9}")
     for name in jobs:
         m = re.match(r"\w+ (\d+)x", name)
         per = ""
         if m and name.split()[0] in ("bundle", "qpdf", "tool"):
             per = f"{med[name] / pages[int(m.group(1))] * 1000:9.2f}"
-        print(f"{name:24} {med[name]:9.2f} {cpu_med[name]:7.2f} {peaks[name] / 1e6:8.0f} {per:>9}")
+        print(f"{name:35} {med[name]:9.2f} {cpu_med[name]:7.2f} {peaks[name] / 1e6:8.0f} {per:>9}")
     print()
     for factor in factors:
         files, size = sizes[factor]
@@ -352,6 +378,12 @@ def main(argv: list[str] | None = None) -> int:
     for cmd in ("check", "bundle"):
         one, two = med[f"{cmd} batch --jobs 1"], med[f"{cmd} batch --jobs 2"]
         print(f"batch of {n_cases} cases, {cmd}: --jobs 2 is {one / two:.2f}x faster than --jobs 1")
+    for name in [k for k in jobs if k.endswith(" (baseline)")]:
+        new = name.removesuffix(" (baseline)")
+        print(
+            f"{new}: {med[new] / med[name]:.2f}x the baseline's time, "
+            f"{cpu_med[new] / cpu_med[name]:.2f}x its CPU"
+        )
     return 0
 
 
