@@ -26,7 +26,6 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
 import typer
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from opinionkit import __version__
@@ -327,6 +326,8 @@ def check(
 @_command
 def profiles() -> None:
     """List the shipped profiles and what each requires."""
+    from rich.table import Table  # only this command prints a table
+
     from opinionkit.profiles import load_profile, shipped
 
     console = _stdout()
