@@ -257,6 +257,9 @@ def run_many(
     finally:
         for conn, (_, proc, _) in busy.items():
             _reap(conn, proc)
+        for conn, _ in idle:  # every idle worker told first: they end side by side
+            with contextlib.suppress(OSError, ValueError):
+                conn.send(None)
         for conn, proc in idle:
             _reap(conn, proc, graceful=True)
     return results
