@@ -20,13 +20,18 @@ rounds of:
   qpdf run merging the files and overlaying a stamp PDF made beforehand, SHA-256 of the
   output); it makes no letter, index, bookmarks, labels, links, limits, identity
   judgement, atomic write or manifest;
-* ``opinionkit check`` and ``bundle`` of the batch with ``--jobs 1`` and ``--jobs 2``;
-* ``opinionkit check`` of a small case (two one-page reports): the start-up;
-* with ``--baseline DIR`` (a checkout of an older commit, sharing this environment's
-  packages), the start-up and batch jobs again with ``PYTHONPATH=DIR/src``, and the
-  new/old ratios.
+* ``opinionkit check`` and ``bundle`` of the batch with ``--jobs 1`` and ``--jobs 2``.
 
 Prints medians, ratios, peak whole-tree memory and the cost per 1,000 pages.
+
+**Start-up** (``--startup-runs``, 10 by default, in rounds of their own): ``opinionkit
+check`` of two small cases, a copy of examples/incomplete (two one-page PDFs) and a case
+of one small PDF, where the interpreter's start and the imports are most of the time.
+``--baseline DIR`` (a checkout of an older commit, e.g. ``git worktree add /tmp/old
+<commit>``) runs the same checks with that checkout's ``src`` first on ``PYTHONPATH``
+(copied and byte-compiled here, the checkout is not written to), alternating old and new,
+and prints the ratios new / old. ``--startup-only`` runs these alone (no reference inputs
+needed).
 
 **Peak whole-tree memory** is the largest sum of the resident set sizes (``VmRSS``) of
 the job's process and all its descendants, sampled every 10 ms from ``/proc`` (children
@@ -123,6 +128,88 @@ def write_case(case_dir: Path, files: list[Path], case_id: str) -> Path:
     return case
 
 
+ONE_PDF_CASE = """# One small PDF, for the start-up benchmark (fictional patient).
+schema_version: 1
+case_id: START-001
+profile: adult-general
+prepared: 2026-11-20
+patient:
+  name: Ruth Calloway
+  date_of_birth: 1955-11-02
+  mrns: [{institution: Lakeview General Hospital, mrn: LK-003318}]
+care_team:
+  treating_oncologist: {name: Dr. Marcus Iyer, phone: 555-0250}
+request:
+  primary_question: Is breast-conserving surgery possible?
+diagnosis:
+  cancer_type: Breast cancer
+  date: 2026-10-28
+medications: none
+allergies: none
+records:
+  - {kind: imaging-report, title: Diagnostic mammogram, date: 2026-10-20, file: mammogram.pdf}
+"""
+
+
+def small_cases(work: Path) -> dict[str, Path]:
+    """The start-up benchmark's cases: examples/incomplete (two PDFs) and one of one PDF."""
+    incomplete = work / "small" / "incomplete"
+    shutil.copytree(ROOT / "examples" / "incomplete", incomplete)
+    one = work / "small" / "one-pdf"
+    one.mkdir()
+    shutil.copyfile(incomplete / "records" / "mammogram-report.pdf", one / "mammogram.pdf")
+    (one / "case.yaml").write_text(ONE_PDF_CASE, encoding="utf-8")
+    return {"incomplete": incomplete / "case.yaml", "one PDF": one / "case.yaml"}
+
+
+def copy_baseline(checkout: Path, work: Path) -> Path:
+    """A byte-compiled copy of ``checkout``'s src (and templates, found beside it)."""
+    if not (checkout / "src" / "opinionkit").is_dir():
+        raise SystemExit(f"{checkout}: not an opinionkit checkout (no src/opinionkit)")
+    dst = work / "baseline"
+    shutil.copytree(checkout / "src", dst / "src")
+    if (checkout / "templates").is_dir():
+        shutil.copytree(checkout / "templates", dst / "templates")
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(dst / "src")], check=True)
+    return dst / "src"
+
+
+def startup(work: Path, src: Path, env: dict[str, str], runs: int, baseline: Path | None) -> None:
+    """Interleaved rounds of ``check`` of the small cases (with the baseline's after each
+    of ours); prints medians of wall and CPU time, and the ratios new / old."""
+    cases = small_cases(work)
+    sides = {"": src}
+    if baseline is not None:
+        sides[" (baseline)"] = copy_baseline(baseline, work)
+    jobs: dict[str, tuple[list[str], dict[str, str]]] = {}
+    for label, case in cases.items():
+        for side, path in sides.items():
+            cmd = [sys.executable, "-m", "opinionkit", "check", str(case), "--today", TODAY]
+            jobs[f"check {label}{side}"] = (cmd, dict(env, PYTHONPATH=str(path)))
+    times: dict[str, list[float]] = {k: [] for k in jobs}
+    cpus: dict[str, list[float]] = {k: [] for k in jobs}
+    for r in range(runs + 1):  # round 0 warms the page cache and is not counted
+        for name, (cmd, job_env) in jobs.items():
+            t, _, cpu = run(cmd, job_env, ok=(0, 1))
+            if r:
+                times[name].append(t)
+                cpus[name].append(cpu)
+                print(f"  start-up round {r}: {name:28} {t:6.3f} s", file=sys.stderr)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    cpu_med = {k: statistics.median(v) for k, v in cpus.items()}
+    print(f"start-up: {runs} round(s), interleaved, medians")
+    print(f"{'job':32} {'median s':>9} {'cpu s':>7}")
+    for name in jobs:
+        print(f"{name:32} {med[name]:9.3f} {cpu_med[name]:7.3f}")
+    if baseline is not None:
+        for label in cases:
+            new, old = f"check {label}", f"check {label} (baseline)"
+            print(
+                f"start-up, check {label}: new / baseline {med[new] / med[old]:.2f}x time, "
+                f"{cpu_med[new] / cpu_med[old]:.2f}x CPU"
+            )
+
+
 def scaled_case(data: Path, work: Path, factor: int) -> tuple[Path, list[Path]]:
     """A case of ``factor`` copies (hard links, or copies across devices) of every file."""
     sources = sorted(data.glob("*.pdf"))
@@ -193,9 +280,12 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float]:
+def run(
+    cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+) -> tuple[float, int, float]:
     """Wall time (s), peak whole-tree memory (bytes) and CPU time (s: user + system of
-    the job and every descendant it waited for) of one job.
+    the job and every descendant it waited for) of one job; an exit code not in ``ok``
+    stops the benchmark.
 
     The disk is synced first (untimed): a merge leaves up to 2 GB of unwritten output in
     the page cache, which the next job (whichever it is) would otherwise pay to flush."""
@@ -216,7 +306,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, int, float]:
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
-    if os.waitstatus_to_exitcode(status) != 0:
+    if os.waitstatus_to_exitcode(status) not in ok:
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         raise SystemExit(f"command failed: {' '.join(cmd[:5])} ...\n{err[-3000:]}")
     after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -255,36 +345,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=HERE / "data")
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 round, 1x case, 4 cases")
     ap.add_argument("--cases", type=int, default=20, help="cases in the batch")
+    ap.add_argument("--startup-runs", type=int, default=10, help="rounds of the start-up job")
     ap.add_argument(
-        "--baseline",
-        type=Path,
-        help="a checkout of an older commit: its start-up and batch jobs run too "
-        "(PYTHONPATH=DIR/src), interleaved, and the new/old ratios print",
+        "--baseline", type=Path, help="checkout of an older commit: start-up ratios new / old"
     )
+    ap.add_argument("--startup-only", action="store_true", help="the start-up job alone")
     args = ap.parse_args(argv)
     runs = 1 if args.quick else args.runs
     factors = (1,) if args.quick else (1, 4, 12)
     n_cases = min(args.cases, 4) if args.quick else args.cases
     data: Path = args.data
-    if not any(data.glob("*.pdf")):
-        subprocess.run(
-            [sys.executable, str(HERE / "make_reference.py"), "--out", str(data)], check=True
-        )
+    startup_runs = min(args.startup_runs, 3) if args.quick else args.startup_runs
     import opinionkit  # its __init__ only
 
     package = Path(opinionkit.__file__).resolve().parent
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(package)], check=True)
-    have_tools = all(shutil.which(t) for t in ("qpdf", "pdftotext", "sha256sum"))
-    py = sys.executable
     # OCR off: the default install has no OCR extra, and the figures are for it (the
     # reference scans would otherwise be read with OCR, seconds a page: ocr_bench.py)
     env = dict(os.environ, SOURCE_DATE_EPOCH="1790000000", OPINIONKIT_OCR="off")
+    if args.startup_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            startup(Path(tmp), package.parent, env, startup_runs, args.baseline)
+        return 0
+    if not any(data.glob("*.pdf")):
+        subprocess.run(
+            [sys.executable, str(HERE / "make_reference.py"), "--out", str(data)], check=True
+        )
+    have_tools = all(shutil.which(t) for t in ("qpdf", "pdftotext", "sha256sum"))
+    py = sys.executable
     with tempfile.TemporaryDirectory(dir=data.parent) as tmp:
         work = Path(tmp)
         out = work / "out"
         out.mkdir()
         jobs: dict[str, list[str]] = {}
-        envs: dict[str, dict[str, str]] = {}  # a job's environment, when not ``env``
         sizes: dict[int, tuple[int, int]] = {}  # factor -> (files, bytes)
         case_files: dict[int, list[Path]] = {}
         for factor in factors:
@@ -310,34 +403,19 @@ def main(argv: list[str] | None = None) -> int:
                 *map(str, case_files[1]),
             ]  # fmt: skip
         cases = batch_cases(work, n_cases)
-        small = work / "small"
-        shutil.copytree(ROOT / "tests" / "cases" / "base", small)
-        versions = [("", env)]
-        if args.baseline is not None:
-            old_src = str(args.baseline.resolve() / "src")
-            subprocess.run([py, "-m", "compileall", "-q", old_src], check=True)
-            versions.append((" (baseline)", dict(env, PYTHONPATH=old_src)))
-        for tag, job_env in versions:
-            # start-up: a case of two one-page reports
-            jobs[f"check small case{tag}"] = [
-                py, "-m", "opinionkit", "check", str(small / "case.yaml"), "--today", TODAY,
-            ]  # fmt: skip
-            envs[f"check small case{tag}"] = job_env
-            for cmd in ("check", "bundle"):
-                for j in (1, 2):
-                    extra = ["--out", str(out / "batch"), "--force"] if cmd == "bundle" else []
-                    name = f"{cmd} batch --jobs {j}{tag}"
-                    jobs[name] = [
-                        py, "-m", "opinionkit", cmd, *cases, *extra,
-                        "--jobs", str(j), "--format", "json", "--today", TODAY,
-                    ]  # fmt: skip
-                    envs[name] = job_env
+        for cmd in ("check", "bundle"):
+            for j in (1, 2):
+                extra = ["--out", str(out / "batch"), "--force"] if cmd == "bundle" else []
+                jobs[f"{cmd} batch --jobs {j}"] = [
+                    py, "-m", "opinionkit", cmd, *cases, *extra,
+                    "--jobs", str(j), "--format", "json", "--today", TODAY,
+                ]  # fmt: skip
         times: dict[str, list[float]] = {k: [] for k in jobs}
         cpus: dict[str, list[float]] = {k: [] for k in jobs}
         peaks: dict[str, int] = dict.fromkeys(jobs, 0)
         for r in range(runs):  # interleaved, so drift hits every job alike
             for name, cmd in jobs.items():
-                t, rss, cpu = run(cmd, envs.get(name, env))
+                t, rss, cpu = run(cmd, env)
                 times[name].append(t)
                 cpus[name].append(cpu)
                 peaks[name] = max(peaks[name], rss)
@@ -349,13 +427,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{runs} round(s), interleaved, medians; {os.cpu_count()} CPUs; peak = whole process "
         "tree (sampled sum of RSS)"
     )
-    print(f"{'job':35} {'median s':>9} {'cpu s':>7} {'peak MB':>8} {'s/1000 p':>9}")
+    print(f"{'job':24} {'median s':>9} {'cpu s':>7} {'peak MB':>8} {'s/1000 p':>9}")
     for name in jobs:
         m = re.match(r"\w+ (\d+)x", name)
         per = ""
         if m and name.split()[0] in ("bundle", "qpdf", "tool"):
             per = f"{med[name] / pages[int(m.group(1))] * 1000:9.2f}"
-        print(f"{name:35} {med[name]:9.2f} {cpu_med[name]:7.2f} {peaks[name] / 1e6:8.0f} {per:>9}")
+        print(f"{name:24} {med[name]:9.2f} {cpu_med[name]:7.2f} {peaks[name] / 1e6:8.0f} {per:>9}")
     print()
     for factor in factors:
         files, size = sizes[factor]
@@ -378,12 +456,9 @@ def main(argv: list[str] | None = None) -> int:
     for cmd in ("check", "bundle"):
         one, two = med[f"{cmd} batch --jobs 1"], med[f"{cmd} batch --jobs 2"]
         print(f"batch of {n_cases} cases, {cmd}: --jobs 2 is {one / two:.2f}x faster than --jobs 1")
-    for name in [k for k in jobs if k.endswith(" (baseline)")]:
-        new = name.removesuffix(" (baseline)")
-        print(
-            f"{new}: {med[new] / med[name]:.2f}x the baseline's time, "
-            f"{cpu_med[new] / cpu_med[name]:.2f}x its CPU"
-        )
+    print()
+    with tempfile.TemporaryDirectory() as tmp:
+        startup(Path(tmp), package.parent, env, startup_runs, args.baseline)
     return 0
 
 

@@ -125,31 +125,3 @@ def test_start_up_loads_no_library_a_pdf_only_case_does_not_need() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "[]"
-
-
-_CHECK_IMPORTS = """
-import sys
-from opinionkit.cli import app
-try:
-    app(["check", sys.argv[1], "--today", "2026-11-24", "--ocr", "off"])
-except SystemExit:
-    pass
-print(sorted(m for m in ("jinja2", "typst", "rich.table") if m in sys.modules))
-"""
-
-
-def test_check_does_not_import_what_it_does_not_use(tmp_path: Path) -> None:
-    """Start-up: checking a case needs neither Jinja and the front matter's layout code,
-    nor Typst (the glyph check runs it in a fork), nor Rich's tables."""
-    import shutil
-
-    case = tmp_path / "case"
-    shutil.copytree(ROOT / "examples" / "incomplete", case)
-    out = subprocess.run(
-        [sys.executable, "-c", _CHECK_IMPORTS, str(case / "case.yaml")],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert out.stdout.strip().splitlines()[-1] == "[]"

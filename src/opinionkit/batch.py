@@ -64,6 +64,10 @@ def run_cases(
     from opinionkit.typstproc import fork_safe
 
     ctx = multiprocessing.get_context("fork" if fork_safe() else "spawn")
+    if fork_safe():  # the workers inherit the record readers instead of each importing them
+        from opinionkit.checks.files import warm
+
+        warm()
     with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_start) as pool:
         futures: dict[Future[tuple[Any, OpinionkitError | None]], tuple[int, Path]] = {
             pool.submit(_call, fn, path, args): (i, path) for i, path in enumerate(paths)

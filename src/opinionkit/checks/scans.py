@@ -119,8 +119,8 @@ def _plan(checker: _FileChecker, slot: _Slot) -> tuple[str, _Plan] | None:
 
 def read_scans(checker: _FileChecker, slots: list[_Slot]) -> None:
     """OCR every image-only page of ``slots`` not in the cache; fill ``FileInfo.ocr``."""
-    cache = OcrCache(checker.case_dir, identity_key(checker.who))
     plans: dict[str, _Plan] = {}
+    cache: OcrCache | None = None  # made at the first page to read: most cases have none
     for slot in slots:
         planned = _plan(checker, slot)
         if planned is None:
@@ -128,6 +128,8 @@ def read_scans(checker: _FileChecker, slots: list[_Slot]) -> None:
         sha, plan = planned
         if not plan.pages:
             continue
+        if cache is None:
+            cache = OcrCache(checker.case_dir, identity_key(checker.who))
         if sha in plans:  # the same file twice (a duplicate record): read once
             plans[sha].slots.append(slot)
             continue
@@ -137,7 +139,7 @@ def read_scans(checker: _FileChecker, slots: list[_Slot]) -> None:
                 slot.info.ocr = {n: cached[n] for n in plan.pages}
                 continue
         plans[sha] = plan
-    if not plans:
+    if not plans or cache is None:
         return
     model_paths()  # a missing model is an error (exit 3) before any worker starts
     jobs: list[tuple[Any, tuple[Any, ...]]] = []

@@ -307,6 +307,9 @@ def run_many(
         if kept is not None and _kept() is kept:
             kept.setdefault(limits, []).extend(idle)
         else:
+            for conn, _ in idle:  # every idle worker told first: they end side by side
+                with contextlib.suppress(OSError, ValueError):
+                    conn.send(None)
             for conn, proc in idle:
                 _reap(conn, proc, graceful=True)
     return results

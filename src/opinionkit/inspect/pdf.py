@@ -32,7 +32,6 @@ import unicodedata
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -44,13 +43,7 @@ import pypdfium2  # type: ignore[import-untyped]
 
 from opinionkit.errors import LimitExceeded
 from opinionkit.inspect.limits import Limits, run_limited
-
-PDFIUM = "pdfium"
-PYPDF = "pypdf"
-"""Text engines for :func:`_inspect`: PDFium (fast), or pypdf alone (the fallback)."""
-
-MAX_TEXT_PAGES = 2000
-"""Pages whose text is extracted for the identity check; later pages are not read."""
+from opinionkit.inspect.pdfinfo import MAX_TEXT_PAGES, PDFIUM, PYPDF, PdfInfo
 
 MAX_DECODED_BYTES = 75_000_000
 """What one stream may decode to (pypdf's limit), and all content streams of a page, and
@@ -68,36 +61,6 @@ _BENIGN_WARNINGS = ("invalid /ID in trailer dictionary", "Resources is missing o
 """qpdf warnings that say nothing about damage to pages (pypdf does not remark on them): an
 encrypted file without a document ID decrypts as well; a page without resources (a blank
 page, from many producers) is given empty ones."""
-
-
-@dataclass
-class PdfInfo:
-    opened: bool = False
-    pages: int = 0
-    encrypted: bool = False
-    needs_password: bool = False
-    password_ok: bool = False
-    encryption: str | None = None
-    """e.g. "AES-256 (R6)", "RC4-40 (R2)"."""
-    repaired: bool = False
-    repair_notes: list[str] = field(default_factory=list, repr=False)
-    """The reader's warnings about the damage (kept out of ``repr``, as the page texts
-    are: a warning can quote bytes of the file, such as a name in a broken object)."""
-    error: str | None = None
-    """Exception class name when the PDF could not be opened."""
-    limit: str | None = None
-    """Set when reading stopped at one of the decoders' limits (e.g. a decompression bomb)."""
-    page_texts: list[str] = field(default_factory=list, repr=False)
-    text_pages: int = 0
-    """Pages with some extractable text."""
-    text_checked: int = 0
-    """Pages whose text was looked at (at most :data:`MAX_TEXT_PAGES`, and within time)."""
-    bad_pages: list[int] = field(default_factory=list)
-    """1-based pages whose content could not be decoded (damaged, or over the limits)."""
-    has_attachments: bool = False
-    has_signatures: bool = False
-    has_forms: bool = False
-    has_javascript: bool = False
 
 
 # ------------------------------------------------------------------ structure (either library)

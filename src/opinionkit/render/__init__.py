@@ -42,16 +42,38 @@ if TYPE_CHECKING:
         typst_string,
     )
 
-_TEMPLATING = {"SHIPPED_PREFIX", "compile_pdf", "finalize", "render_template", "typst_string"}
+# Imported on first use (PEP 562): the glyph check of `check` needs only
+# opinionkit.render.fonts, and importing a submodule runs this file; Jinja and the
+# front matter load when something renders.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "LINK_PREFIX",
+            "MAX_ROUNDS",
+            "SECTIONS",
+            "Enclosure",
+            "FrontMatter",
+            "FrontMatterInput",
+            "ImagingStudy",
+            "Section",
+            "render_front_matter",
+            "render_letter",
+            "render_letter_text",
+        ),
+        "opinionkit.render.frontmatter",
+    ),
+    **dict.fromkeys(
+        ("SHIPPED_PREFIX", "compile_pdf", "finalize", "render_template", "typst_string"),
+        "opinionkit.render.templating",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """The names below, imported on first use: ``check`` needs only :mod:`.fonts` (for the
-    glyph check), not Jinja and the layout loop (~50 ms of every run)."""
-    if name not in __all__:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    module = "templating" if name in _TEMPLATING else "frontmatter"
-    value = getattr(importlib.import_module(f"opinionkit.render.{module}"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

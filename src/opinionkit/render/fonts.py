@@ -37,11 +37,12 @@ from collections.abc import Iterable, Sequence
 from enum import Enum
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import pikepdf
+from typing import TYPE_CHECKING, Any
 
 from opinionkit.errors import InputError
+
+if TYPE_CHECKING:
+    import pikepdf
 
 __all__ = [
     "CJK_PACKAGE",
@@ -264,6 +265,8 @@ _ALWAYS_DRAWN = frozenset(map(chr, range(0x20, 0x7F))) | {"\t", "\n", "\r"}
 
 def _glyphs(page: pikepdf.Page) -> Iterable[int]:
     """Glyph ids a page shows in its Identity-H (two bytes a glyph) fonts, as Typst writes."""
+    import pikepdf
+
     resources = page.obj.get("/Resources")
     fonts = resources.get("/Font") if isinstance(resources, pikepdf.Dictionary) else None
     two_byte = (
@@ -325,6 +328,8 @@ def _boxes(chars: list[str], face: Face) -> set[str]:
         f"#set text(font: {typst_fonts(stack(face))}, fallback: true)\n"
         "#set page(width: auto, height: auto, margin: 1pt)\n" + pages + "\n"
     )
+    import pikepdf  # here, not at import: `check` of an ASCII-only case never needs it
+
     pdf = compiler().compile(input=source.encode("utf-8", "replace"), format="pdf", timestamp=0)
     with pikepdf.open(io.BytesIO(pdf)) as doc:
         if len(doc.pages) != len(chars):  # pragma: no cover - one page a character, always
