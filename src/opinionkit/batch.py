@@ -63,8 +63,9 @@ def run_cases(
         return
     from opinionkit.typstproc import fork_safe
 
-    ctx = multiprocessing.get_context("fork" if fork_safe() else "spawn")
-    if fork_safe():  # the workers inherit the record readers instead of each importing them
+    fork = fork_safe()
+    ctx = multiprocessing.get_context("fork" if fork else "spawn")
+    if fork:  # the workers inherit the record readers instead of each importing them
         from opinionkit.checks.files import warm
 
         warm()

@@ -82,11 +82,7 @@ def keep_workers() -> Iterator[None]:
     finally:
         kept, _KEPT = _KEPT or {}, None
         for idle in kept.values():
-            for conn, _proc in idle:  # all told first, so they end side by side
-                with contextlib.suppress(OSError, ValueError):
-                    conn.send(None)
-            for conn, proc in idle:
-                _reap(conn, proc, graceful=True)
+            _stop_idle(idle)
 
 
 def _kept() -> dict[Limits, list[tuple[Any, Any]]] | None:
@@ -307,12 +303,17 @@ def run_many(
         if kept is not None and _kept() is kept:
             kept.setdefault(limits, []).extend(idle)
         else:
-            for conn, _ in idle:  # every idle worker told first: they end side by side
-                with contextlib.suppress(OSError, ValueError):
-                    conn.send(None)
-            for conn, proc in idle:
-                _reap(conn, proc, graceful=True)
+            _stop_idle(idle)
     return results
+
+
+def _stop_idle(idle: list[tuple[Any, Any]]) -> None:
+    """End idle workers: every one told first, so that they end side by side."""
+    for conn, _ in idle:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(None)
+    for conn, proc in idle:
+        _reap(conn, proc, graceful=True)
 
 
 def _start_worker(ctx: Any, limits: Limits) -> tuple[Any, Any]:
