@@ -444,17 +444,28 @@ def probe(path):
     return "opinionkit.checks.files" in sys.modules, limits._WORKERS
 
 
+def where(path):
+    import os
+
+    return os.getpid()
+
+
 if __name__ == "__main__":
     import opinionkit.checks.files  # noqa: F401  (warm: a fork has it, a spawn does not)
 
     def rows():
         return [r for _, _, r, _ in run_cases(probe, ["a", "b"], (), 2)]
 
-    print(typst_used(), rows())
+    def alone():  # the default: side by side only where the workers are forks
+        import os
+
+        return {r == os.getpid() for _, _, r, _ in run_cases(where, ["a", "b"])}
+
+    print(typst_used(), rows(), alone())
     from opinionkit.pdf.stamp import StampSpec, render_stamps
 
     render_stamps(StampSpec("x"), [(500.0, "Page 1 of 1")])
-    print(typst_used(), rows())
+    print(typst_used(), rows(), alone())
 """
 
 
@@ -469,7 +480,42 @@ def test_batch_workers_are_warm_forks_until_typst_ran_and_inspect_on_one_child(
     out = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=120
     ).stdout.splitlines()
-    assert out == ["False [(True, 1), (True, 1)]", "True [(False, 1), (False, 1)]"]
+    assert out == [
+        "False [(True, 1), (True, 1)] {False}",
+        "True [(False, 1), (False, 1)] {True}",
+    ]
+
+
+def _budget(_path: Path) -> tuple[int, int]:
+    from opinionkit.inspect import limits
+
+    return os.getpid(), limits.worker_count()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork")
+def test_jobs_is_a_budget_of_working_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``jobs`` counts every process that works at once, as ``make -j`` does: one case, or
+    ``jobs=1``, reads its files on ``jobs`` workers in this process's care; several cases
+    side by side each read theirs on one (or share what is left over); by default one
+    per CPU; the setting ends with the call."""
+    from opinionkit.batch import run_cases
+    from opinionkit.inspect import limits
+
+    def run(n: int, jobs: int | None) -> list[tuple[bool, int]]:
+        paths = [Path(str(i)) for i in range(n)]
+        return [(r[0] == os.getpid(), r[1]) for _, _, r, _ in run_cases(_budget, paths, (), jobs)]
+
+    before = limits.worker_count()
+    assert run(1, 1) == [(True, 1)]
+    assert run(1, 3) == [(True, 3)]
+    assert run(3, 1) == [(True, 1)] * 3
+    assert run(3, 2) == [(False, 1)] * 3
+    assert run(2, 4) == [(False, 2)] * 2
+    assert limits.worker_count() == before
+    monkeypatch.setattr(limits, "usable_cpus", lambda: 3)
+    assert run(1, None) == [(True, 3)]
+    assert run(4, None) == [(False, 1)] * 4
+    assert limits._WORKERS == 0  # back to "one per CPU"
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="fork")
@@ -495,7 +541,7 @@ def test_a_batch_forks_its_inspection_workers_once_not_per_case(
     result = check_paths(cases, CheckOptions(today=TODAY, ocr="off"), jobs=1)
     assert [int(r.exit_code(False)) for r in result.cases] == [0, 0, 0]
     assert all(r.records for r in result.cases)
-    assert 1 <= len(started) <= min(os.cpu_count() or 1, 8)
+    assert len(started) == 1  # jobs=1: one thing at a time
 
 
 def _kept_on(_path: Path) -> bool:

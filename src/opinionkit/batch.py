@@ -1,5 +1,9 @@
 """Many cases at once: ``jobs`` worker processes, results in input order or as they finish.
 
+``jobs`` is a budget of working processes, as ``make -j`` and OCRmyPDF's ``--jobs``:
+``jobs=1`` works on one thing at a time (one case, its files read on one worker), and
+the default is one per CPU.
+
 Workers are forks of this (already warm) process when that is safe, that is when this
 process has never run Typst (:mod:`opinionkit.typstproc`; the CLI's parent never does,
 its workers do); otherwise fresh interpreters (``spawn``). Each
@@ -40,36 +44,51 @@ _KEEP = contextlib.ExitStack()
 """What a batch worker keeps until it ends: its inspection workers (they end with it)."""
 
 
-def _worker_start() -> None:
+def _worker_start(workers: int) -> None:
     from opinionkit.inspect.limits import keep_workers, share_cpus
 
-    share_cpus(1)
+    share_cpus(workers)
     _KEEP.enter_context(keep_workers())
 
 
 def run_cases(
-    fn: Callable[..., T], paths: Sequence[Path], args: tuple[Any, ...] = (), jobs: int = 1
+    fn: Callable[..., T], paths: Sequence[Path], args: tuple[Any, ...] = (), jobs: int | None = None
 ) -> Iterator[Outcome]:
-    """Yield one outcome per case as it finishes (in input order when ``jobs`` is 1)."""
-    if jobs <= 1 or len(paths) <= 1:
-        from opinionkit.inspect.limits import keep_workers
+    """Yield one outcome per case as it finishes (in input order when ``jobs`` is 1).
 
+    ``jobs`` is how many processes work at once: with several cases, that many cases
+    side by side, each reading its files on one bounded worker (``jobs`` above the number
+    of cases: the rest read files); with one case, or ``jobs=1``, one case at a time
+    reading its files on ``jobs`` workers. Default: one per CPU
+    (:func:`~opinionkit.inspect.limits.usable_cpus`), but cases one at a time where the
+    workers could not be forks (a process that has run Typst: ``spawn`` would re-import a
+    script's main module, which needs an ``if __name__ == "__main__"`` guard)."""
+    from opinionkit.inspect.limits import cpu_budget, keep_workers, usable_cpus
+    from opinionkit.typstproc import fork_safe
+
+    fork = len(paths) > 1 and fork_safe()
+    if jobs is None:  # by default, side by side only where the workers can be forks
+        jobs = usable_cpus() if fork or len(paths) <= 1 else 1
+    if jobs <= 1 or len(paths) <= 1:
         # the cases share the inspection workers (one case has them to itself, and they
         # end when its files are read: they would otherwise idle through its merge)
-        with keep_workers() if len(paths) > 1 else contextlib.nullcontext():
+        with cpu_budget(jobs), keep_workers() if len(paths) > 1 else contextlib.nullcontext():
             for i, path in enumerate(paths):
                 result, error = _call(fn, path, args)
                 yield i, path, result, error
         return
-    from opinionkit.typstproc import fork_safe
-
-    fork = fork_safe()
     ctx = multiprocessing.get_context("fork" if fork else "spawn")
     if fork:  # the workers inherit the record readers instead of each importing them
         from opinionkit.checks.files import warm
 
         warm()
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx, initializer=_worker_start) as pool:
+    workers = min(jobs, len(paths))
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_worker_start,
+        initargs=(max(1, jobs // workers),),  # fewer cases than jobs: the rest read files
+    ) as pool:
         futures: dict[Future[tuple[Any, OpinionkitError | None]], tuple[int, Path]] = {
             pool.submit(_call, fn, path, args): (i, path) for i, path in enumerate(paths)
         }

@@ -871,9 +871,10 @@ def bundle_paths(
     on_result: Callable[[int, Path, BundleResult | None, OpinionkitError | None], None]
     | None = None,
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
 ) -> list[tuple[Path, BundleResult | None, OpinionkitError | None]]:
-    """Bundle several cases, ``jobs`` at a time; one failure never stops the others.
+    """Bundle several cases, ``jobs`` processes at a time (default: one per CPU,
+    :func:`opinionkit.batch.run_cases`); one failure never stops the others.
 
     With more than one case, ``options.out`` is a parent folder and each case goes to
     ``<out>/<case_id>-packet``. Results come back in input order; ``on_result(index,

@@ -326,10 +326,11 @@ def check_paths(
     paths: Iterable[Path | str],
     options: CheckOptions | None = None,
     *,
-    jobs: int = 1,
+    jobs: int | None = None,
     on_result: Callable[[int, CaseResult], None] | None = None,
 ) -> CheckResult:
-    """Check several case files, ``jobs`` at a time; one bad file never stops the others.
+    """Check several case files, ``jobs`` processes at a time (default: one per CPU,
+    :func:`opinionkit.batch.run_cases`); one bad file never stops the others.
 
     ``on_result(index, result)`` is called as each case finishes (in any order when
     ``jobs`` > 1); the returned results are in input order.

@@ -198,9 +198,15 @@ OcrOpt = Annotated[
 ]
 StrictOpt = Annotated[bool, typer.Option("--strict", help="Warnings fail too (exit code 1).")]
 JobsOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
-        "--jobs", "-j", min=1, max=64, help="Cases worked on at once, in separate processes."
+        "--jobs",
+        "-j",
+        min=1,
+        max=64,
+        help="Processes working at once: cases side by side, or one case's files "
+        "(default: one per CPU; 1 works on one thing at a time).",
+        show_default=False,
     ),
 ]
 FormatOpt = Annotated[
@@ -308,7 +314,7 @@ def check(
     memory_mb: MemoryOpt = _CHECK.limits.memory_mb,
     max_file_mb: MaxFileOpt = _CHECK.max_file_mb,
     ocr: OcrOpt = OcrMode.auto,
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = None,
 ) -> int:
     """Report what is missing or wrong in one or more case files."""
     from opinionkit.check import check_paths
@@ -442,7 +448,7 @@ def bundle(
             help="Give scanned pages an invisible, searchable text layer from OCR.",
         ),
     ] = True,
-    jobs: JobsOpt = 1,
+    jobs: JobsOpt = None,
 ) -> int:
     """Check each case, then write its packet PDF, cover letter, manifest and imaging."""
     from opinionkit.bundle import bundle_paths, parse_size

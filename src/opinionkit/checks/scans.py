@@ -21,14 +21,13 @@ Called by :class:`opinionkit.checks.files._FileChecker` when OCR is on (``--ocr`
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from opinionkit.errors import LimitExceeded
 from opinionkit.findings import Severity
 from opinionkit.inspect.filetype import FileKind
-from opinionkit.inspect.limits import run_many
+from opinionkit.inspect.limits import run_many, worker_count
 from opinionkit.inspect.ocr import (
     OCR_ENGINE_MB,
     OCR_WORKER_MB,
@@ -61,11 +60,11 @@ def _available_mb() -> int | None:
 
 
 def ocr_workers(jobs: int) -> int:
-    """One OCR worker per core, no more than the available memory holds at
+    """One OCR worker per core (per ``--jobs`` budget), no more than the available memory holds at
     :data:`OCR_WORKER_MB` each, no more than there are pages. Each worker runs the
     engine on one thread: the CPU-time limit of a job (``--timeout``) then means wall
     time on a free core, and the pages, not the threads, share the cores."""
-    workers = max(1, min(os.cpu_count() or 1, 8))
+    workers = worker_count()
     mb = _available_mb()
     if mb is not None:
         workers = min(workers, max(1, mb // OCR_WORKER_MB))

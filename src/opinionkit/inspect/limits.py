@@ -43,12 +43,38 @@ _WORKERS = 0
 :func:`share_cpus`."""
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), at most 8: the default
+    number of processes that work at once (``--jobs``, inspection and OCR workers)."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        count = os.cpu_count() or 1
+    return max(1, min(count, 8))
+
+
+def worker_count() -> int:
+    """How many workers :func:`run_many` (and OCR) use by default in this process."""
+    return _WORKERS or usable_cpus()
+
+
 def share_cpus(workers: int) -> None:
-    """Make this process's :func:`run_many` calls use ``workers`` workers by default: a
-    batch worker (``--jobs``) inspects its case's files on one, not one per CPU, so the
-    batch's cases do not compete for the same cores."""
+    """Make this process's :func:`run_many` calls use ``workers`` workers by default
+    (0: one per CPU). ``--jobs N`` is a budget of N working processes: N cases side by
+    side each inspect their files on one worker; one case, or ``--jobs 1``, on N."""
     global _WORKERS
     _WORKERS = max(0, workers)
+
+
+@contextlib.contextmanager
+def cpu_budget(workers: int) -> Iterator[None]:
+    """:func:`share_cpus` for the duration of the block, then the earlier setting."""
+    previous = _WORKERS
+    share_cpus(workers)
+    try:
+        yield
+    finally:
+        share_cpus(previous)
 
 
 _PARENT_CHECK_SECONDS = 1.0
@@ -258,7 +284,7 @@ def run_many(
                 out.append(e)
         return out
 
-    workers = min(workers or _WORKERS or max(1, min(os.cpu_count() or 1, 8)), len(jobs))
+    workers = min(workers or worker_count(), len(jobs))
     results: list[Any] = [None] * len(jobs)
     pending = list(range(len(jobs)))
     pending.reverse()  # pop() from the end takes jobs in order
