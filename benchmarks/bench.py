@@ -280,21 +280,40 @@ def tree_rss(pid: int) -> int:
     return total
 
 
+ARRIVALS: dict[str, list[float]] = {}
+"""Per batch job, in each round: seconds per case once every worker has finished its
+first case (from the ``jobs``-th result line to the last, over the cases between)."""
+
+
 def run(
-    cmd: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+    cmd: list[str],
+    env: dict[str, str],
+    ok: tuple[int, ...] = (0,),
+    lines: list[float] | None = None,
 ) -> tuple[float, int, float]:
     """Wall time (s), peak whole-tree memory (bytes) and CPU time (s: user + system of
     the job and every descendant it waited for) of one job; an exit code not in ``ok``
-    stops the benchmark.
+    stops the benchmark. With ``lines``, the job's standard output is read and the time
+    (s since the start) each line arrived is appended to it.
 
     The disk is synced first (untimed): a merge leaves up to 2 GB of unwritten output in
     the page cache, which the next job (whichever it is) would otherwise pay to flush."""
     os.sync()
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    out = subprocess.DEVNULL if lines is None else subprocess.PIPE
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.PIPE, env=env)
     peak = [0]
     done = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None and lines is not None
+        for _ in proc.stdout:
+            lines.append(time.perf_counter() - start)
+
+    reader = threading.Thread(target=read, daemon=True) if lines is not None else None
+    if reader is not None:
+        reader.start()
 
     def sample() -> None:
         while not done.wait(0.01):
@@ -306,6 +325,8 @@ def run(
     elapsed = time.perf_counter() - start
     done.set()
     sampler.join()
+    if reader is not None:
+        reader.join()
     if os.waitstatus_to_exitcode(status) not in ok:
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         raise SystemExit(f"command failed: {' '.join(cmd[:5])} ...\n{err[-3000:]}")
@@ -408,14 +429,19 @@ def main(argv: list[str] | None = None) -> int:
                 extra = ["--out", str(out / "batch"), "--force"] if cmd == "bundle" else []
                 jobs[f"{cmd} batch --jobs {j}"] = [
                     py, "-m", "opinionkit", cmd, *cases, *extra,
-                    "--jobs", str(j), "--format", "json", "--today", TODAY,
+                    "--jobs", str(j), "--format", "jsonl", "--today", TODAY,
                 ]  # fmt: skip
         times: dict[str, list[float]] = {k: [] for k in jobs}
         cpus: dict[str, list[float]] = {k: [] for k in jobs}
         peaks: dict[str, int] = dict.fromkeys(jobs, 0)
         for r in range(runs):  # interleaved, so drift hits every job alike
-            for name, cmd in jobs.items():
-                t, rss, cpu = run(cmd, env)
+            for name, argv in jobs.items():
+                lines: list[float] | None = [] if " batch " in name else None
+                t, rss, cpu = run(argv, env, lines=lines)
+                j = int(name.rsplit(" ", 1)[1]) if lines else 0
+                if lines and len(lines) > j:  # one line a case, as each finishes
+                    per_case = (lines[-1] - lines[j - 1]) / (len(lines) - j)
+                    ARRIVALS.setdefault(name, []).append(per_case)
                 times[name].append(t)
                 cpus[name].append(cpu)
                 peaks[name] = max(peaks[name], rss)
@@ -436,8 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:24} {med[name]:9.2f} {cpu_med[name]:7.2f} {peaks[name] / 1e6:8.0f} {per:>9}")
     print()
     for factor in factors:
-        files, size = sizes[factor]
-        line = f"{factor}x: {files} files, {size / 1e6:.0f} MB, packet {pages[factor]} pages"
+        count, size = sizes[factor]
+        line = f"{factor}x: {count} files, {size / 1e6:.0f} MB, packet {pages[factor]} pages"
         if f"qpdf {factor}x" in med:
             b, q = f"bundle {factor}x", f"qpdf {factor}x"
             line += (
@@ -456,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
     for cmd in ("check", "bundle"):
         one, two = med[f"{cmd} batch --jobs 1"], med[f"{cmd} batch --jobs 2"]
         print(f"batch of {n_cases} cases, {cmd}: --jobs 2 is {one / two:.2f}x faster than --jobs 1")
+        rate = [statistics.median(ARRIVALS.get(f"{cmd} batch --jobs {j}", [0.0])) for j in (1, 2)]
+        if all(rate):  # without start-up and each worker's first case
+            print(
+                f"  once each worker has done its first case: --jobs 1 {rate[0]:.3f} s a case, "
+                f"--jobs 2 {rate[1]:.3f} s ({rate[0] / rate[1]:.2f}x)"
+            )
     print()
     with tempfile.TemporaryDirectory() as tmp:
         startup(Path(tmp), package.parent, env, startup_runs, args.baseline)
