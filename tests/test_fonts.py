@@ -356,9 +356,27 @@ def test_a_batch_lays_out_only_characters_it_has_not_met(
 
     monkeypatch.setattr(fonts, "_boxes", spy)
     monkeypatch.setattr(fonts, "_DRAWN", {})
-    assert fonts.undrawable(["Zoë", f"É{DNA}"]) == [1]
-    assert fonts.undrawable([f"Zoë {DNA}", "é"]) == [0]
-    assert calls == [sorted({"ë", "É", DNA}), ["é"]]
+    assert fonts.undrawable(["Ελένη", f"Ζ{DNA}"]) == [1]
+    assert fonts.undrawable([f"Ελένη {DNA}", "Zoë", "Ω"]) == [0]
+    assert calls == [sorted(set(f"ΕλένηΖ{DNA}")), ["Ω"]]
+
+
+@pytest.mark.parametrize("face", list(Face))
+def test_the_characters_taken_as_drawn_are_drawn_by_every_face(face: Face) -> None:
+    """The check skips laying out ASCII, the Latin-1 and Latin Extended-A letters and
+    common punctuation: each face's stack must draw every one of them."""
+    chars = sorted(fonts._ALWAYS_DRAWN - {"\t", "\n", "\r"})
+    assert len(chars) > 300 and "ő" in chars and "—" in chars
+    assert fonts._boxes(chars, face) == set()
+
+
+def test_a_european_name_is_checked_without_typst(monkeypatch: pytest.MonkeyPatch) -> None:
+    def never(chars: list[str], face: Face) -> set[str]:
+        raise AssertionError(f"laid out {chars}")
+
+    monkeypatch.setattr(fonts, "_boxes", never)
+    monkeypatch.setattr(fonts, "_DRAWN", {})
+    assert fonts.undrawable(["Tomás Ferrer Vidal", "Łukasz Wójcik-Ősz", "Ærøskøbing — «x»"]) == []
 
 
 @pytest.mark.parametrize(

@@ -259,8 +259,20 @@ def typst_fonts(families: Iterable[str]) -> str:
 
 # --- what cannot be drawn -----------------------------------------------------------------
 
-_ALWAYS_DRAWN = frozenset(map(chr, range(0x20, 0x7F))) | {"\t", "\n", "\r"}
-"""Printable ASCII (Libertinus Serif has every one) and the white space Typst lays out."""
+_ALWAYS_DRAWN = frozenset(
+    map(
+        chr,
+        [
+            *range(0x20, 0x7F),  # printable ASCII
+            *range(0xA0, 0x180),  # Latin-1 Supplement and Latin Extended-A: á ñ ü ß ł ő ...
+            *range(0x2010, 0x2028),  # dashes, quotation marks, bullet, ellipsis
+            *(0x2030, 0x2032, 0x2033, 0x2039, 0x203A, 0x20AC, 0x2122),  # ‰ ′ ″ ‹ › € ™
+        ],
+    )
+) | {"\t", "\n", "\r"}
+"""Characters every font stack draws (Typst's embedded Latin fonts come first in each;
+``tests/test_fonts.py`` lays them all out with every face), and the white space Typst
+lays out: most European names never need Typst to be checked."""
 
 
 def _glyphs(page: pikepdf.Page) -> Iterable[int]:
