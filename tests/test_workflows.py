@@ -498,6 +498,7 @@ def test_jobs_is_a_budget_of_working_processes(monkeypatch: pytest.MonkeyPatch) 
     ``jobs=1``, reads its files on ``jobs`` workers in this process's care; several cases
     side by side each read theirs on one (or share what is left over); by default one
     per CPU; the setting ends with the call."""
+    from opinionkit import typstproc
     from opinionkit.batch import run_cases
     from opinionkit.inspect import limits
 
@@ -514,7 +515,12 @@ def test_jobs_is_a_budget_of_working_processes(monkeypatch: pytest.MonkeyPatch) 
     assert limits.worker_count() == before
     monkeypatch.setattr(limits, "usable_cpus", lambda: 3)
     assert run(1, None) == [(True, 3)]
+    # side by side by default where the workers can be forks; one at a time where they
+    # could not (this process, or an earlier test in it, may have run Typst)
+    monkeypatch.setattr(typstproc, "fork_safe", lambda: True)
     assert run(4, None) == [(False, 1)] * 4
+    monkeypatch.setattr(typstproc, "fork_safe", lambda: False)
+    assert run(4, None) == [(True, 1)] * 4
     assert limits._WORKERS == 0  # back to "one per CPU"
 
 
