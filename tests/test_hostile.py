@@ -158,6 +158,81 @@ def test_an_unmergeable_record_refuses_the_bundle_by_name(tmp_path: Path) -> Non
     assert not (tmp_path / "o").exists()
 
 
+def test_bundle_trial_merges_without_writing_and_a_failed_merge_is_judged_as_check_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bundle's own check opens each PDF for its trial merge but writes nothing (the
+    packet's merge reads every stream straight after); check alone writes the trial. When
+    the packet's merge then fails on a file, the bundle starts again with the written
+    trial: the file is refused (or, with allow_incomplete, withheld) by name, as a check
+    first would have, and nothing is left behind. Inspections run in-process here
+    (Limits(enabled=False)) so that the stand-ins below are seen by the trial."""
+    import importlib
+
+    import opinionkit.bundle as bundle_mod
+
+    assemble_mod = importlib.import_module("opinionkit.pdf.assemble")  # (the package
+    # re-exports a function of the module's name)
+    case = make_case(tmp_path / "c")
+    trials: list[tuple[str, bool]] = []
+    real_problem = assemble_mod.merge_problem
+
+    def problem(path: Path, password: str | None = None, *, write: bool = True) -> str | None:
+        trials.append((path.name, write))
+        if path.name == "ct.pdf" and write:  # what only a written trial would meet
+            return "damaged PDF (stand-in)"
+        return real_problem(path, password, write=write)
+
+    real_assemble = bundle_mod.assemble
+
+    def assemble(parts: Any, **kw: Any) -> Any:
+        if any(Path(str(p.source)).name == "ct.pdf" for p in parts):
+            raise InputError("ct.pdf: damaged PDF (stand-in)")
+        return real_assemble(parts, **kw)
+
+    monkeypatch.setattr(assemble_mod, "merge_problem", problem)
+    monkeypatch.setattr(bundle_mod, "assemble", assemble)
+    check = CheckOptions(today=TODAY, limits=Limits(enabled=False))
+
+    check_case(case, check)
+    assert sorted(trials) == [("ct.pdf", True), ("pathology.pdf", True)]  # check writes
+
+    trials.clear()
+    with pytest.raises(BundleRefused) as info:
+        bundle_case(case, BundleOptions(out=tmp_path / "o", check=check))
+    # first without writing; the merge fails; again with the written trial, which finds it
+    assert sorted(trials[:2]) == [("ct.pdf", False), ("pathology.pdf", False)]
+    assert sorted(trials[2:]) == [("ct.pdf", True), ("pathology.pdf", True)]
+    unmergeable = [f for f in info.value.case.findings.errors if f.code == "pdf.unmergeable"]
+    assert [f.path for f in unmergeable] == ["records/ct.pdf"]
+    assert not (tmp_path / "o").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".o")] == []
+
+    result = bundle_case(
+        case, BundleOptions(out=tmp_path / "o", check=check, allow_incomplete=True)
+    )
+    assert [(w.path, w.code) for w in result.withheld] == [("records/ct.pdf", "pdf.unmergeable")]
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert [Path(i["path"]).name for i in manifest["inputs"]] == ["pathology.pdf"]
+
+    # a case whose merge succeeds is never checked twice
+    trials.clear()
+    monkeypatch.setattr(bundle_mod, "assemble", real_assemble)
+    (tmp_path / "c" / "records" / "ct.pdf").unlink()
+    report_pdf(tmp_path / "c" / "records" / "ct.pdf", pages=2)
+    monkeypatch.setattr(assemble_mod, "merge_problem", real_problem)
+    counted: list[bool] = []
+    monkeypatch.setattr(
+        assemble_mod,
+        "merge_problem",
+        lambda path, password=None, *, write=True: (
+            counted.append(write) or real_problem(path, password, write=write)
+        ),
+    )
+    done = bundle_case(case, BundleOptions(out=tmp_path / "o2", check=check))
+    assert done.withheld == [] and counted == [False, False]
+
+
 # ------------------------------------------------------------------ 2. limits
 
 

@@ -454,6 +454,8 @@ class BundleJob:
     items: list[_Item] = field(default_factory=list)
     imaging: list[ImagingCopy] = field(default_factory=list)
     front: _Front | None = None
+    trial_written: bool = True
+    """Whether the check's trial merge wrote each PDF's pages (``CheckOptions.trial_write``)."""
 
     @property
     def case(self) -> Case:
@@ -462,12 +464,17 @@ class BundleJob:
     # ---- setting out
 
     @classmethod
-    def start(cls, path: Path | str, options: BundleOptions) -> BundleJob:
+    def start(
+        cls, path: Path | str, options: BundleOptions, *, trial_write: bool = True
+    ) -> BundleJob:
         """Check the case and decide whether it may be bundled (raises
-        :class:`BundleRefused` when not)."""
+        :class:`BundleRefused` when not). ``trial_write``: see :func:`bundle_case`."""
         environ = dict(os.environ if options.environ is None else options.environ)
         # OCR's lines for the scans' text layer (the cache holds verdicts, never text)
-        checked = check_case(path, replace(options.check, ocr_lines=options.text_layer))
+        checked = check_case(
+            path,
+            replace(options.check, ocr_lines=options.text_layer, trial_write=trial_write),
+        )
         usable = checked.usable()  # raises CaseUnreadable (exit 3)
         errors = usable.findings.errors
         if errors and not options.allow_incomplete:
@@ -491,6 +498,7 @@ class BundleJob:
             _password(options, environ),
             result,
             plan_items(usable),
+            trial_written=trial_write,
         )
 
     def output_folder(self) -> AtomicDir:
@@ -604,6 +612,8 @@ class BundleJob:
                         encrypt_password=self.password,
                     )
                 except InputError as e:  # what check's trial merge did not meet
+                    if not self.trial_written:
+                        raise _MergeUntried from None
                     raise self._merge_failed(None, e.message) from None
             fsync_soon(target)  # to disk while the next volume, the letter and manifest are made
             for index, what in assembled.dropped:
@@ -854,7 +864,23 @@ def bundle_case(path: Path | str, options: BundleOptions | None = None) -> Bundl
     ``OutputError`` (exit 4) for output problems, including an output folder it may not
     replace.
     """
-    job = BundleJob.start(path, options or BundleOptions())
+    options = options or BundleOptions()
+    try:
+        return _bundle(path, options, trial_write=False)
+    except _MergeUntried:
+        # The check's trial merge opened every PDF and read its page tree, but (the
+        # packet's merge reading every stream straight after) wrote nothing: the merge
+        # met what only a written trial finds. Again, judged the way check judges it, so
+        # the file is reported (pdf.unmergeable) and withheld, and nothing was written.
+        return _bundle(path, options, trial_write=True)
+
+
+class _MergeUntried(Exception):
+    """The packet's merge failed on a PDF whose trial merge had not written its pages."""
+
+
+def _bundle(path: Path | str, options: BundleOptions, *, trial_write: bool) -> BundleResult:
+    job = BundleJob.start(path, options, trial_write=trial_write)
     with job.watchdog(), job.output_folder() as tmp:
         job.make_scan_pages()
         job.copy_imaging(tmp)

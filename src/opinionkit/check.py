@@ -315,7 +315,12 @@ def check_case(
     loaded.findings.extend(check_opinions(loaded, today))
     if options.files:
         records, file_findings = check_files(
-            loaded, options.limits, options.max_file_mb, options.ocr, options.ocr_lines
+            loaded,
+            options.limits,
+            options.max_file_mb,
+            options.ocr,
+            options.ocr_lines,
+            trial_write=options.trial_write,
         )
         result.records = records
         loaded.findings.extend(file_findings)

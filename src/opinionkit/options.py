@@ -58,6 +58,12 @@ class CheckOptions:
     ocr_lines: bool = False
     """Keep the lines OCR reads, for the packet's text layer (``bundle`` sets it; cached
     verdicts hold no text, so the scans are read again)."""
+    trial_write: bool = True
+    """Whether the trial merge of each PDF (``pdf.unmergeable``) also writes its pages to
+    nowhere, which reads every stream the packet would carry. ``bundle`` turns it off for
+    its first check: its own merge reads them straight after, and when that merge fails,
+    the bundle starts again with it on, so the file is reported and withheld as ``check``
+    would (:func:`opinionkit.bundle.bundle_case`)."""
 
 
 @dataclass(frozen=True)

@@ -240,11 +240,18 @@ class _PdfRead:
 
 
 def _read_pdf(
-    path: str, password: str | None, seconds: float, who: Identity, engine: str
+    path: str,
+    password: str | None,
+    seconds: float,
+    who: Identity,
+    engine: str,
+    trial_write: bool = True,
 ) -> _PdfRead:
     """Run in a bounded worker: inspect the PDF, judge whose its pages are, and try it
     the way the merge will meet it -- the texts and the open file are at hand here, and
-    the workers run side by side while the main process waits."""
+    the workers run side by side while the main process waits. Without ``trial_write``
+    the trial opens the file and reads its page tree and navigation, but writes nothing
+    (see :class:`~opinionkit.options.CheckOptions`)."""
     from opinionkit.inspect import pdf as pdf_mod
     from opinionkit.pdf.assemble import merge_problem
 
@@ -253,7 +260,7 @@ def _read_pdf(
     evidence = record_evidence([t for t in info.page_texts if t.strip()], who)
     problem = None
     if info.opened and info.pages and not info.limit:
-        problem = merge_problem(Path(path), password if info.encrypted else None)
+        problem = merge_problem(Path(path), password if info.encrypted else None, write=trial_write)
     return _PdfRead(sha, info, evidence, problem)
 
 
@@ -362,11 +369,14 @@ def check_files(
     max_file_mb: int = DEFAULT_MAX_FILE_MB,
     ocr: str = "auto",
     ocr_lines: bool = False,
+    *,
+    trial_write: bool = True,
 ) -> tuple[list[RecordInfo], list[Finding]]:
     """Check every file of every received record (and its translation). ``ocr`` is
     "auto", "on" or "off" (``--ocr``); ``ocr_lines`` keeps the lines OCR read (for the
-    packet's text layer), reading cached scans again."""
-    checker = _FileChecker(loaded, limits, max_file_mb, ocr, ocr_lines)
+    packet's text layer), reading cached scans again; ``trial_write`` as in
+    :class:`~opinionkit.options.CheckOptions`."""
+    checker = _FileChecker(loaded, limits, max_file_mb, ocr, ocr_lines, trial_write)
     return checker.run()
 
 
@@ -378,6 +388,7 @@ class _FileChecker:
         max_file_mb: int,
         ocr: str = "auto",
         ocr_lines: bool = False,
+        trial_write: bool = True,
     ) -> None:
         from opinionkit.inspect.ocr import available
 
@@ -386,6 +397,7 @@ class _FileChecker:
         self.ocr_mode = ocr
         self.ocr_on = ocr == "on" or (ocr == "auto" and available())
         self.ocr_lines = ocr_lines
+        self.trial_write = trial_write
         assert loaded.case is not None
         self.loaded = loaded
         self.case = loaded.case
@@ -638,7 +650,14 @@ class _FileChecker:
             fi.password = self.password(slot)
             slot.job = (
                 _read_pdf,
-                (str(path), fi.password, self.limits.seconds, self.who, PDFIUM),
+                (
+                    str(path),
+                    fi.password,
+                    self.limits.seconds,
+                    self.who,
+                    PDFIUM,
+                    self.trial_write,
+                ),
             )
         else:
             slot.job = (_read_image, (str(path),))
@@ -672,7 +691,7 @@ class _FileChecker:
                 and key[0] is _read_pdf
             ):
                 # PDFium has no decompression limits of its own: read the text with pypdf
-                result = _retry(_read_pdf, (*key[1:5], PYPDF), self.limits)
+                result = _retry(_read_pdf, (*key[1:5], PYPDF, *key[6:]), self.limits)
             for slot in jobs[key]:
                 slot.result = result
 
