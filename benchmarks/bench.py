@@ -177,7 +177,7 @@ def copy_baseline(checkout: Path, work: Path) -> Path:
 def startup(work: Path, src: Path, env: dict[str, str], runs: int, baseline: Path | None) -> None:
     """Interleaved rounds of ``check`` of the small cases (with the baseline's after each
     of ours); prints medians of wall and CPU time, and the ratios new / old."""
-    if runs < 1:
+    if runs < 1:  # --startup-runs 0: no start-up job
         return
     cases = small_cases(work)
     sides = {"": src}
@@ -490,10 +490,9 @@ def main(argv: list[str] | None = None) -> int:
                 f"  once each worker has done its first case: --jobs 1 {rate[0]:.3f} s a case, "
                 f"--jobs 2 {rate[1]:.3f} s ({rate[0] / rate[1]:.2f}x)"
             )
-    if startup_runs > 0:  # --startup-runs 0: no start-up job
-        print()
-        with tempfile.TemporaryDirectory() as tmp:
-            startup(Path(tmp), package.parent, env, startup_runs, args.baseline)
+    print()
+    with tempfile.TemporaryDirectory() as tmp:
+        startup(Path(tmp), package.parent, env, startup_runs, args.baseline)
     return 0
 
 
